@@ -1,0 +1,18 @@
+"""ipc-bench: one producer/consumer interface over many inter-process mechanisms.
+
+``names()`` lists the backends, ``get(name)`` makes one, ``register(name, target)`` adds one.
+See ``backends.interface`` for Backend, Channel, Sender and Receiver.
+"""
+
+from backends.errors import (BackendUnavailableError, ChannelClosedError, IPCBenchError,
+                             PayloadError, UnknownBackendError, UsageError)
+from backends.interface import CAPABILITIES, Backend, Channel, Receiver, Sender
+from backends.registry import get, load, names, register, unavailable
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CAPABILITIES", "Backend", "BackendUnavailableError", "Channel", "ChannelClosedError",
+    "IPCBenchError", "PayloadError", "Receiver", "Sender", "UnknownBackendError", "UsageError",
+    "get", "load", "names", "register", "unavailable",
+]

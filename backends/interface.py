@@ -1,0 +1,226 @@
+"""The producer/consumer interface every backend implements.
+
+A ``Backend`` opens a ``Channel`` in the parent process. The channel is handed to worker
+processes (fork, spawn or forkserver), where producer ``i`` calls ``channel.sender(i)`` and
+consumer ``j`` calls ``channel.receiver(j)``. End of stream is the channel's job: once every
+sender has closed, every receiver gets the remaining data and then ``None``.
+
+A backend module subclasses these classes and fills in the hooks named ``_something``; the
+public methods here do the argument checks once, for every backend.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from multiprocessing.context import BaseContext
+from multiprocessing.process import BaseProcess
+from typing import ClassVar
+
+from backends.errors import ChannelClosedError, IPCBenchError, PayloadError, UsageError
+
+CAPABILITIES = frozenset({"multi-producer", "multi-consumer", "fifo", "bounded", "joinable",
+                          "cross-host"})
+START_METHODS = ("fork", "spawn", "forkserver")
+
+
+def resolve_context(context: BaseContext | str | None) -> BaseContext:
+    """None -> multiprocessing's default context; a start-method name -> that context."""
+    if context is None:
+        return multiprocessing.get_context()
+    if isinstance(context, str):
+        if context not in multiprocessing.get_all_start_methods():
+            raise UsageError(f"unknown start method {context!r}: use one of "
+                             f"{', '.join(multiprocessing.get_all_start_methods())}")
+        return multiprocessing.get_context(context)
+    return context
+
+
+def _closed(what: str):
+    def fail(*args, **kwargs):
+        raise ChannelClosedError(f"{what} is closed")
+    return fail
+
+
+class Sender:
+    """One producer's end. ``close()`` says this producer has finished."""
+
+    def send(self, payload: bytes) -> None:
+        if type(payload) is not bytes:
+            raise PayloadError(f"payload must be bytes, not {type(payload).__name__}")
+        self._send(payload)
+
+    def close(self) -> None:
+        if self.send != _CLOSED_SEND:
+            # Shadow send() on the instance: a closed sender fails fast, an open one pays nothing.
+            self.send = _CLOSED_SEND
+            self._close()
+
+    def _send(self, payload: bytes) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must implement _send")
+
+    def _close(self) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must implement _close")
+
+    def __enter__(self) -> Sender:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+_CLOSED_SEND = _closed("sender")
+_CLOSED_RECV = _closed("receiver")
+
+
+class Receiver:
+    """One consumer's end. ``recv()`` returns ``None`` at end of stream, then again if asked."""
+
+    joinable: ClassVar[bool] = False
+
+    def recv(self, timeout: float | None = None) -> bytes | None:
+        if timeout is not None and timeout < 0:
+            raise UsageError(f"timeout must be >= 0, not {timeout}")
+        return self._recv(timeout)
+
+    def task_done(self) -> None:
+        raise IPCBenchError(f"{type(self).__name__} is not joinable: task_done() is not supported")
+
+    def close(self) -> None:
+        if self.recv != _CLOSED_RECV:
+            self.recv = _CLOSED_RECV
+            self._close()
+
+    def _recv(self, timeout: float | None) -> bytes | None:
+        raise NotImplementedError(f"{type(self).__name__} must implement _recv")
+
+    def _close(self) -> None:
+        pass
+
+    def __enter__(self) -> Receiver:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class Channel:
+    """Made in the parent by ``Backend.open``; handed, pickled or inherited, to the workers.
+
+    Only the process that opened the channel releases shared resources in ``close()``; a copy
+    in a worker closes just what that worker opened.
+    """
+
+    def __init__(self, producers: int, consumers: int, maxsize: int | None, context: BaseContext):
+        self.producers = producers
+        self.consumers = consumers
+        self.maxsize = maxsize
+        self.context = context
+        self.closed = False
+        self._owner_pid = os.getpid()
+
+    def sender(self, index: int) -> Sender:
+        self._check_index(index, self.producers, "producer")
+        return self._sender(index)
+
+    def receiver(self, index: int) -> Receiver:
+        self._check_index(index, self.consumers, "consumer")
+        return self._receiver(index)
+
+    def join(self, timeout: float | None = None) -> bool:
+        raise IPCBenchError(f"{type(self).__name__} is not joinable: join() is not supported")
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if os.getpid() == self._owner_pid:
+            self._release()
+
+    def processes(self) -> dict[str, BaseProcess]:
+        """Helper processes the channel runs (a manager server, say), by name, for the harness
+        to watch alongside its workers."""
+        return {}
+
+    @property
+    def is_owner(self) -> bool:
+        return os.getpid() == self._owner_pid
+
+    def _check_index(self, index: int, count: int, what: str) -> None:
+        if self.closed:
+            raise ChannelClosedError("channel is closed")
+        if type(index) is not int or not 0 <= index < count:
+            raise UsageError(f"{what} index must be an int from 0 to {count - 1}, not {index!r}")
+
+    def _sender(self, index: int) -> Sender:
+        raise NotImplementedError(f"{type(self).__name__} must implement _sender")
+
+    def _receiver(self, index: int) -> Receiver:
+        raise NotImplementedError(f"{type(self).__name__} must implement _receiver")
+
+    def _release(self) -> None:
+        """Release what the channel owns (files, manager, sockets). Runs once, in the owner."""
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["context"] = self.context.get_start_method()
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        state["context"] = multiprocessing.get_context(state["context"])
+        self.__dict__.update(state)
+
+    def __enter__(self) -> Channel:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # A channel dropped without close() still releases what it owns.
+        if not getattr(self, "closed", True) and getattr(self, "_owner_pid", None) == os.getpid():
+            try:
+                self.close()
+            except Exception:
+                pass
+
+
+class Backend:
+    """A mechanism. Subclasses set ``name``, ``capabilities`` and ``channel_class``; a backend
+    whose library is missing sets ``unavailable`` to the install hint."""
+
+    name: ClassVar[str] = ""
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+    channel_class: ClassVar[type[Channel]]
+
+    def __init__(self, **options):
+        reason = self.unavailable()
+        if reason:
+            from backends.errors import BackendUnavailableError
+            raise BackendUnavailableError(f"backend {self.name!r} is not available: {reason}")
+        if options:
+            raise UsageError(f"backend {self.name!r} takes no options, got {sorted(options)}")
+
+    @classmethod
+    def unavailable(cls) -> str | None:
+        """None when the backend can run here, else what to install."""
+        return None
+
+    def open(self, producers: int = 1, consumers: int = 1, maxsize: int | None = None,
+             context: BaseContext | str | None = None) -> Channel:
+        for what, count in (("producers", producers), ("consumers", consumers)):
+            if type(count) is not int or count < 1:
+                raise UsageError(f"{what} must be an int >= 1, not {count!r}")
+        if maxsize is not None:
+            if type(maxsize) is not int or maxsize < 1:
+                raise UsageError(f"maxsize must be None or an int >= 1, not {maxsize!r}")
+            if "bounded" not in self.capabilities:
+                raise UsageError(f"backend {self.name!r} cannot bound its buffer (maxsize)")
+        for capability, count, what in (("multi-producer", producers, "producer"),
+                                        ("multi-consumer", consumers, "consumer")):
+            if count > 1 and capability not in self.capabilities:
+                raise UsageError(f"backend {self.name!r} supports only one {what}")
+        return self.channel_class(producers, consumers, maxsize, resolve_context(context))
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"

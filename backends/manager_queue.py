@@ -1,0 +1,46 @@
+"""manager-queue: a ``queue.Queue`` served by a ``multiprocessing.Manager`` server process.
+
+Features: multi-producer, multi-consumer, fifo, bounded. Every ``put``/``get`` is a round trip
+to the server process, which the channel starts with a fresh random authentication key and
+shuts down in ``close()``. The harness watches the server like a worker: if it dies, the
+point fails naming it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from multiprocessing.managers import SyncManager
+
+from backends.queue import QueueBackend, QueueChannel
+
+SHUTDOWN_SECONDS = 5.0
+
+
+class ManagerQueueChannel(QueueChannel):
+    def _make_queue(self, maxsize: int):
+        # A fresh key per channel: a process that did not get this channel cannot connect.
+        self._manager = SyncManager(authkey=secrets.token_bytes(32), ctx=self.context)
+        self._manager.start()
+        return self._manager.Queue(maxsize)
+
+    def processes(self):
+        manager = getattr(self, "_manager", None)
+        return {"manager-queue server": manager._process} if manager else {}
+
+    def _release(self) -> None:
+        process = self._manager._process
+        self._manager.shutdown()  # asks politely, then terminates after a second
+        process.join(SHUTDOWN_SECONDS)
+        if process.is_alive():
+            process.kill()
+            process.join(SHUTDOWN_SECONDS)
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_manager", None)  # workers use the queue proxy, never the manager
+        return state
+
+
+class ManagerQueueBackend(QueueBackend):
+    name = "manager-queue"
+    channel_class = ManagerQueueChannel

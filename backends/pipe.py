@@ -1,0 +1,97 @@
+"""pipe: ``multiprocessing.Pipe``, one one-way pipe per (producer, consumer) pair.
+
+Features: multi-producer, multi-consumer, fifo. Not bounded: a pipe's buffer is the kernel's.
+A pipe joins two ends, so P producers x C consumers make P*C pipes: producer ``i`` deals its
+messages round-robin over its C pipes, and consumer ``j`` waits on its P pipes at once
+(``multiprocessing.connection.wait``). Payloads go as raw bytes (``send_bytes``), unpickled.
+
+End of stream: each producer's ``close()`` sends END down each of its pipes; a consumer is done
+when all of its pipes have ended. An empty frame is the escape: the frame right behind it says
+what it was, EMPTY for a 0-byte payload or END.
+"""
+
+from __future__ import annotations
+
+import itertools
+from multiprocessing.connection import wait
+
+from backends.interface import Backend, Channel, Receiver, Sender
+
+ESCAPE = b""
+EMPTY = b"0"
+END = b"."
+
+
+class PipeChannel(Channel):
+    def __init__(self, producers, consumers, maxsize, context):
+        super().__init__(producers, consumers, maxsize, context)
+        # pipes[i][j] = (reader, writer): producer i -> consumer j
+        self._pipes = [[context.Pipe(duplex=False) for _ in range(consumers)]
+                       for _ in range(producers)]
+
+    def _sender(self, index: int) -> PipeSender:
+        return PipeSender([writer for _, writer in self._pipes[index]])
+
+    def _receiver(self, index: int) -> PipeReceiver:
+        return PipeReceiver([row[index][0] for row in self._pipes])
+
+    def _release(self) -> None:
+        for row in self._pipes:
+            for reader, writer in row:
+                reader.close()
+                writer.close()
+
+
+class PipeSender(Sender):
+    def __init__(self, writers):
+        self._writers = writers
+        self._next_writer = itertools.cycle(writers).__next__
+
+    def _send(self, payload: bytes) -> None:
+        writer = self._next_writer()
+        if payload:
+            writer.send_bytes(payload)
+        else:
+            writer.send_bytes(ESCAPE)
+            writer.send_bytes(EMPTY)
+
+    def _close(self) -> None:
+        for writer in self._writers:
+            writer.send_bytes(ESCAPE)
+            writer.send_bytes(END)
+
+
+class PipeReceiver(Receiver):
+    def __init__(self, readers):
+        self._open = list(readers)
+        self._ready = []  # readers that wait() found readable, not yet read
+
+    def _recv(self, timeout: float | None) -> bytes | None:
+        while self._open:
+            reader = self._next_ready(timeout)
+            frame = reader.recv_bytes()
+            if frame:
+                return frame
+            if reader.recv_bytes() == EMPTY:
+                return frame
+            self._open.remove(reader)
+        return None
+
+    def _next_ready(self, timeout: float | None):
+        if self._ready:
+            return self._ready.pop()
+        if len(self._open) == 1:
+            if timeout is not None and not self._open[0].poll(timeout):
+                raise TimeoutError(f"no message within {timeout} s")
+            return self._open[0]
+        ready = wait(self._open, timeout)
+        if not ready:
+            raise TimeoutError(f"no message within {timeout} s")
+        self._ready = ready
+        return self._ready.pop()
+
+
+class PipeBackend(Backend):
+    name = "pipe"
+    capabilities = frozenset({"multi-producer", "multi-consumer", "fifo"})
+    channel_class = PipeChannel

@@ -1,0 +1,99 @@
+"""queue: ``multiprocessing.Queue``, one queue shared by every producer and consumer.
+
+Features: multi-producer, multi-consumer, fifo, bounded (``maxsize``).
+The mechanism pickles every item (a feeder thread in each producer writes to one pipe);
+payloads go in as ``bytes`` and come out as ``bytes``.
+
+End of stream, solved once for the queue family: each producer's ``close()`` puts a DONE
+marker behind its own data. The consumer that takes the last DONE knows that every data item
+has already been taken from the queue, so it puts one END; each consumer that takes an END
+puts it back for the next one, except the last, so the queue ends empty. No flush of the
+feeder thread and no sentinel-per-consumer arithmetic is left to the user.
+"""
+
+from __future__ import annotations
+
+import queue as stdlib_queue
+import time
+
+from backends.interface import Backend, Channel, Receiver, Sender
+
+DONE = 0  # a producer has sent everything
+END = 1  # every producer is done and every data item has been taken
+
+
+class QueueChannel(Channel):
+    def __init__(self, producers, consumers, maxsize, context):
+        super().__init__(producers, consumers, maxsize, context)
+        self._queue = self._make_queue(maxsize or 0)
+        # [DONE markers taken, consumers that saw the end]; touched once per marker, not per item.
+        self._ends = context.Array("i", 2)
+
+    def _make_queue(self, maxsize: int):
+        return self.context.Queue(maxsize)
+
+    def _sender(self, index: int) -> Sender:
+        return QueueSender(self._queue)
+
+    def _receiver(self, index: int) -> Receiver:
+        return QueueReceiver(self)
+
+    def _release(self) -> None:
+        self._queue.close()
+        self._queue.join_thread()
+
+
+class QueueSender(Sender):
+    def __init__(self, q):
+        self._put = q.put
+
+    def _send(self, payload: bytes) -> None:
+        self._put(payload)
+
+    def _close(self) -> None:
+        self._put(DONE)
+
+
+class QueueReceiver(Receiver):
+    def __init__(self, channel: QueueChannel):
+        self._channel = channel
+        self._get = channel._queue.get
+        self._ended = False
+
+    def _recv(self, timeout: float | None) -> bytes | None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._ended:
+            try:
+                item = self._get(True, None if deadline is None
+                                 else max(0.0, deadline - time.monotonic()))
+            except stdlib_queue.Empty:
+                raise TimeoutError(f"no message within {timeout} s") from None
+            if item.__class__ is bytes:
+                return item
+            self._take_marker(item)
+        return None
+
+    def _take_marker(self, marker: int) -> None:
+        channel = self._channel
+        ends = channel._ends
+        with ends.get_lock():
+            if marker == DONE:
+                ends[0] += 1
+                self._ended = ends[0] == channel.producers
+            else:
+                self._ended = True
+            if self._ended:
+                ends[1] += 1
+                pass_on = ends[1] < channel.consumers
+        self._marker_done()
+        if self._ended and pass_on:
+            channel._queue.put(END)
+
+    def _marker_done(self) -> None:
+        """Joinable queues count markers as tasks too."""
+
+
+class QueueBackend(Backend):
+    name = "queue"
+    capabilities = frozenset({"multi-producer", "multi-consumer", "fifo", "bounded"})
+    channel_class = QueueChannel

@@ -1,0 +1,96 @@
+"""Backend names -> classes, imported only when asked for.
+
+Built-in backends are ``"module:Class"`` strings; third-party ones come from the entry-point
+group ``ipc_bench.backends`` (name = ``"module:Class"``) or from ``register()``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+
+from backends.errors import IPCBenchError, UnknownBackendError, UsageError
+from backends.interface import Backend
+
+ENTRY_POINT_GROUP = "ipc_bench.backends"
+
+BUILTIN: dict[str, str] = {
+    "file-lock": "backends.file_lock:FileLockBackend",
+    "pipe": "backends.pipe:PipeBackend",
+    "queue": "backends.queue:QueueBackend",
+    "joinable-queue": "backends.joinable_queue:JoinableQueueBackend",
+    "manager-queue": "backends.manager_queue:ManagerQueueBackend",
+    "zmq-ipc": "backends.zeromq:ZmqIpcBackend",
+    "zmq-tcp": "backends.zeromq:ZmqTcpBackend",
+}
+
+_registered: dict[str, str | type[Backend]] = dict(BUILTIN)
+_plugins: dict[str, str] | None = None
+
+
+def _entry_point_backends() -> dict[str, str]:
+    global _plugins
+    if _plugins is None:
+        _plugins = {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    return _plugins
+
+
+def refresh() -> None:
+    """Read the entry points again (after installing a plugin in a running process)."""
+    global _plugins
+    _plugins = None
+
+
+def _targets() -> dict[str, str | type[Backend]]:
+    # Explicit registrations win over entry points of the same name.
+    return {**_entry_point_backends(), **_registered}
+
+
+def names() -> list[str]:
+    """Sorted names of every registered backend, available here or not."""
+    return sorted(_targets())
+
+
+def register(name: str, target: str | type[Backend], clobber: bool = False) -> None:
+    """Add a backend: ``target`` is a Backend subclass or a ``"module:Class"`` string."""
+    if not isinstance(name, str) or not name:
+        raise UsageError(f"backend name must be a non-empty string, not {name!r}")
+    if isinstance(target, str):
+        if target.count(":") != 1:
+            raise UsageError(f"backend target must look like 'module:Class', not {target!r}")
+    elif not (isinstance(target, type) and issubclass(target, Backend)):
+        raise UsageError(f"backend target must be a Backend subclass or 'module:Class', "
+                         f"not {target!r}")
+    if name in _targets() and not clobber:
+        raise IPCBenchError(f"backend {name!r} is already registered (pass clobber=True)")
+    _registered[name] = target
+
+
+def load(name: str) -> type[Backend]:
+    """The Backend class for ``name``, importing its module if needed."""
+    targets = _targets()
+    if name not in targets:
+        raise UnknownBackendError(str(name), sorted(targets))
+    target = targets[name]
+    if isinstance(target, str):
+        module_name, _, class_name = target.partition(":")
+        try:
+            target = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError) as error:
+            raise IPCBenchError(f"backend {name!r} ({targets[name]}) cannot be loaded: {error}")
+        if not (isinstance(target, type) and issubclass(target, Backend)):
+            raise IPCBenchError(f"backend {name!r} ({targets[name]}) is not a Backend subclass")
+    return target
+
+
+def get(name: str, **options) -> Backend:
+    """A ready Backend instance; BackendUnavailableError says what to install."""
+    return load(name)(**options)
+
+
+def unavailable(name: str) -> str | None:
+    """None if ``name`` can run here, else why not."""
+    try:
+        return load(name).unavailable()
+    except IPCBenchError as error:
+        return str(error)

@@ -1,0 +1,156 @@
+"""zmq-ipc and zmq-tcp: ZeroMQ PUSH/PULL sockets (pyzmq), over ``ipc://`` or TCP on 127.0.0.1.
+
+Features: multi-producer, multi-consumer, fifo, bounded (``maxsize`` sets the high-water
+marks; the kernel's socket buffers come on top), cross-host (tcp). Install: ``pip install
+'ipc-bench[zmq]'``.
+
+Each consumer binds one PULL socket: ``ipc://`` on a socket file in a private 0700 directory,
+or TCP on 127.0.0.1 port 0, publishing the port the kernel chose in shared memory. Each
+producer connects one PUSH socket per consumer and deals its messages round-robin, so it can
+address every consumer when it ends. Every process makes its own zmq.Context: contexts do not
+survive fork.
+
+The two known traps: a producer's ``close()`` sends END to every consumer and then closes
+with a linger, so queued frames are flushed before the worker leaves by ``os._exit``; a
+consumer ends only after END from every producer, not at the first one (data from another
+producer may still be in flight). END is a two-frame message ``[b"", b"."]``; a single empty
+frame is an empty payload.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+
+try:
+    import zmq
+except ImportError:  # the backend reports itself unavailable
+    zmq = None
+
+from backends.errors import IPCBenchError
+from backends.interface import Backend, Channel, Receiver, Sender
+
+LINGER_MS = 10_000  # how long close() may wait to flush frames to a consumer
+BIND_WAIT_SECONDS = 60.0  # how long a producer waits for a TCP consumer to publish its port
+END = b"."
+
+
+class ZmqChannel(Channel):
+    transport = "ipc"
+
+    def __init__(self, producers, consumers, maxsize, context):
+        super().__init__(producers, consumers, maxsize, context)
+        if self.transport == "ipc":
+            self.directory = tempfile.mkdtemp(prefix="ipc-bench-zmq-")  # mode 0700
+        # 0 until consumer j has bound; then its TCP port (1 for ipc)
+        self._bound = context.RawArray("i", consumers)
+
+    def bind_address(self, index: int) -> str:
+        if self.transport == "ipc":
+            return f"ipc://{self.directory}/{index}.sock"
+        return "tcp://127.0.0.1:0"
+
+    def connect_address(self, index: int, deadline: float) -> str:
+        # Connecting before the bind would cost zmq's 100 ms reconnect interval, and a
+        # TCP consumer's port is known only once it has bound: wait for it.
+        while not self._bound[index]:
+            if time.monotonic() > deadline:
+                raise IPCBenchError(f"consumer {index} did not bind its socket within "
+                                    f"{BIND_WAIT_SECONDS:.0f} s")
+            time.sleep(0.001)
+        if self.transport == "ipc":
+            return self.bind_address(index)
+        return f"tcp://127.0.0.1:{self._bound[index]}"
+
+    def _sender(self, index: int) -> ZmqSender:
+        return ZmqSender(self)
+
+    def _receiver(self, index: int) -> ZmqReceiver:
+        return ZmqReceiver(self, index)
+
+    def _release(self) -> None:
+        if self.transport == "ipc":
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+
+class ZmqSender(Sender):
+    def __init__(self, channel: ZmqChannel):
+        self._context = zmq.Context()
+        self._sockets = []
+        deadline = time.monotonic() + BIND_WAIT_SECONDS
+        for index in range(channel.consumers):
+            socket = self._context.socket(zmq.PUSH)
+            self._sockets.append(socket)
+            if channel.maxsize:
+                socket.sndhwm = channel.maxsize
+            socket.connect(channel.connect_address(index, deadline))
+        for index, socket in enumerate(self._sockets):
+            # A PUSH socket is writable once its peer is connected: the sender is ready
+            # when every connection is, so no handshake lands in a timed region.
+            remaining_ms = max(0.0, deadline - time.monotonic()) * 1000
+            if not socket.poll(remaining_ms, zmq.POLLOUT):
+                raise IPCBenchError(f"could not connect to consumer {index}")
+        self._turn = 0
+
+    def _send(self, payload: bytes) -> None:
+        sockets = self._sockets
+        self._turn = (self._turn + 1) % len(sockets)
+        sockets[self._turn].send(payload)
+
+    def _close(self) -> None:
+        for socket in self._sockets:
+            socket.send_multipart([b"", END])
+            socket.close(linger=LINGER_MS)
+        self._context.term()
+
+
+class ZmqReceiver(Receiver):
+    def __init__(self, channel: ZmqChannel, index: int):
+        self._context = zmq.Context()
+        self._socket = self._context.socket(zmq.PULL)
+        if channel.maxsize:
+            self._socket.rcvhwm = channel.maxsize
+        self._socket.bind(channel.bind_address(index))
+        port = int(self._socket.last_endpoint.rsplit(b":", 1)[1]) if channel.transport == "tcp" else 1
+        channel._bound[index] = port
+        self._producers_left = channel.producers
+
+    def _recv(self, timeout: float | None) -> bytes | None:
+        socket = self._socket
+        while self._producers_left:
+            if timeout is not None and not socket.poll(timeout * 1000):
+                raise TimeoutError(f"no message within {timeout} s")
+            frame = socket.recv()
+            if frame or not socket.rcvmore:
+                return frame
+            socket.recv()  # END from one producer
+            self._producers_left -= 1
+        return None
+
+    def _close(self) -> None:
+        self._socket.close(linger=0)
+        self._context.term()
+
+
+class ZmqIpcBackend(Backend):
+    name = "zmq-ipc"
+    capabilities = frozenset({"multi-producer", "multi-consumer", "fifo", "bounded"})
+    channel_class = ZmqChannel
+
+    @classmethod
+    def unavailable(cls) -> str | None:
+        if zmq is None:
+            return "pyzmq is not installed: pip install 'ipc-bench[zmq]' (or pip install pyzmq)"
+        return None
+
+
+class ZmqTcpChannel(ZmqChannel):
+    transport = "tcp"
+
+
+class ZmqTcpBackend(ZmqIpcBackend):
+    name = "zmq-tcp"
+    capabilities = ZmqIpcBackend.capabilities | {"cross-host"}
+    channel_class = ZmqTcpChannel

@@ -122,7 +122,7 @@ class FileLockReceiver(Receiver):
         self._spool = _Spool(channel)
         self._producers = channel.producers
 
-    def _recv(self, timeout: float | None) -> bytes | None:
+    def recv(self, timeout: float | None = None) -> bytes | None:
         spool = self._spool
         deadline = None if timeout is None else time.monotonic() + timeout
         delays = None

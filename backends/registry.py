@@ -77,7 +77,8 @@ def load(name: str) -> type[Backend]:
         try:
             target = getattr(importlib.import_module(module_name), class_name)
         except (ImportError, AttributeError) as error:
-            raise IPCBenchError(f"backend {name!r} ({targets[name]}) cannot be loaded: {error}")
+            raise IPCBenchError(f"backend {name!r} ({targets[name]}) cannot be loaded: "
+                                f"{error}") from error
         if not (isinstance(target, type) and issubclass(target, Backend)):
             raise IPCBenchError(f"backend {name!r} ({targets[name]}) is not a Backend subclass")
     return target

@@ -19,7 +19,6 @@ frame is an empty payload.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import time
@@ -113,14 +112,14 @@ class ZmqReceiver(Receiver):
         if channel.maxsize:
             self._socket.rcvhwm = channel.maxsize
         self._socket.bind(channel.bind_address(index))
-        port = int(self._socket.last_endpoint.rsplit(b":", 1)[1]) if channel.transport == "tcp" else 1
-        channel._bound[index] = port
+        tcp = channel.transport == "tcp"
+        channel._bound[index] = int(self._socket.last_endpoint.rsplit(b":", 1)[1]) if tcp else 1
         self._producers_left = channel.producers
 
-    def _recv(self, timeout: float | None) -> bytes | None:
+    def recv(self, timeout: float | None = None) -> bytes | None:
         socket = self._socket
         while self._producers_left:
-            if timeout is not None and not socket.poll(timeout * 1000):
+            if timeout is not None and not socket.poll(max(0.0, timeout) * 1000):
                 raise TimeoutError(f"no message within {timeout} s")
             frame = socket.recv()
             if frame or not socket.rcvmore:

@@ -1,0 +1,336 @@
+"""The ``ipc-bench`` command: list, run, report, recommend, fidelity.
+
+Exit status: 0 every point passed; 1 some point failed (the others still ran and are shown);
+2 a usage error, as one line on stderr; 130 interrupted (Ctrl-C), after showing what was done.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import backends
+from backends import grid
+from backends.errors import IPCBenchError, UsageError
+
+PROG = "ipc-bench"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, no usage block: the contract's usage error
+        raise UsageError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="Measure and compare inter-process communication "
+                     "mechanisms for Python: throughput, latency, exactly-once delivery.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {backends.__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    listing = commands.add_parser("list", help="show every backend, whether it is available, "
+                                  "and its capabilities")
+    listing.add_argument("--json", action="store_true", help="one JSON object per backend")
+
+    run = commands.add_parser("run", help="measure throughput (or latency) over a grid")
+    run.add_argument("-b", "--backends", default="all", metavar="NAMES|all",
+                     help="comma-separated backend names, or all (default)")
+    run.add_argument("-s", "--sizes", default="64,1KiB,64KiB", metavar="SIZES",
+                     help="message sizes: bytes or 4KiB, 1MiB ... (default 64,1KiB,64KiB)")
+    run.add_argument("-p", "--procs", default=None, metavar="PxC[,PxC...]",
+                     help="producers x consumers (default 1x1)")
+    amount = run.add_mutually_exclusive_group()
+    amount.add_argument("--messages", type=str, default=None, metavar="N",
+                        help="messages per point, all producers together (default: about "
+                        "64 MiB worth, 64 to 10000); with --latency: round trips")
+    amount.add_argument("--seconds", type=str, default=None, metavar="S",
+                        help="send for S seconds per point instead of a fixed count")
+    run.add_argument("--latency", action="store_true",
+                     help="measure ping-pong round trips (1x1) instead of throughput")
+    run.add_argument("--timeout", type=str, default=str(_harness().DEFAULT_TIMEOUT_SECONDS),
+                     metavar="S", help="seconds before a point fails (default %(default)s)")
+    run.add_argument("--start-method", choices=["fork", "spawn", "forkserver"], default=None,
+                     help="how workers start (default: multiprocessing's)")
+    run.add_argument("--json", action="store_true", help="one JSON object per point")
+
+    report_parser = commands.add_parser("report", help="write the HTML/Markdown/CSV report "
+                                        "from asv results")
+    recommend_parser = commands.add_parser("recommend", help="rank the backends for a workload "
+                                           "from measured results")
+    reports_cli = _reports_cli()
+    if reports_cli is not None:
+        reports_cli.configure_report(report_parser)
+        reports_cli.configure_recommend(recommend_parser)
+
+    fidelity = commands.add_parser("fidelity", help="compare the harness with hand-written "
+                                   "loops of the same mechanism")
+    fidelity.add_argument("-s", "--sizes", default="64,64KiB", metavar="SIZES")
+    fidelity.add_argument("--rounds", type=int, default=5)
+    return parser
+
+
+def _harness():
+    from backends import harness
+    return harness
+
+
+def _reports_cli():
+    try:
+        from reports import cli
+    except ImportError:  # pandas/matplotlib not installed: said when the command is used
+        return None
+    return cli
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except IPCBenchError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # output piped into `head`
+        sys.stderr.close()
+        return 0
+
+
+# --- list -----------------------------------------------------------------------------------
+
+def list_command(args) -> int:
+    rows = []
+    for name in backends.names():
+        reason = backends.unavailable(name)
+        try:
+            capabilities = sorted(backends.load(name).capabilities)
+        except IPCBenchError:
+            capabilities = []
+        rows.append({"name": name, "available": reason is None, "reason": reason,
+                     "capabilities": capabilities})
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+    table = Table(title="ipc-bench backends")
+    for column in ("backend", "available", "capabilities"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["name"], "yes" if row["available"] else f"no: {row['reason']}",
+                      ", ".join(row["capabilities"]))
+    Console().print(table)
+    return 0
+
+
+# --- run ------------------------------------------------------------------------------------
+
+def _positive(text: str, what: str, kind=float):
+    try:
+        value = kind(text)
+    except ValueError:
+        raise UsageError(f"{what} must be a {'whole ' if kind is int else ''}number, "
+                         f"not {text!r}") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise UsageError(f"{what} must be greater than 0, not {text!r}")
+    return value
+
+
+def _select_backends(text: str) -> list[str]:
+    if text.strip() == "all":
+        return [name for name in backends.names() if backends.unavailable(name) is None]
+    chosen = list(dict.fromkeys(item.strip() for item in text.split(",")))
+    if not all(chosen):
+        raise UsageError(f"bad backend list {text!r}")
+    for name in chosen:
+        backends.load(name)  # UnknownBackendError, with a suggestion
+        reason = backends.unavailable(name)
+        if reason:
+            raise backends.BackendUnavailableError(f"backend {name!r} is not available: "
+                                                   f"{reason}")
+    return chosen
+
+
+def _plan(args) -> tuple[list[dict], dict]:
+    """Every point of the grid, checked before anything runs."""
+    harness = _harness()
+    names = _select_backends(args.backends)
+    sizes = grid.parse_sizes(args.sizes, minimum=harness.MIN_SIZE_BYTES)
+    options = {"timeout": _positive(args.timeout, "--timeout")}
+    if args.start_method:
+        options["context"] = args.start_method
+    messages = _positive(args.messages, "--messages", int) if args.messages else None
+    seconds = _positive(args.seconds, "--seconds") if args.seconds else None
+    if args.latency:
+        if args.procs is not None:
+            raise UsageError("--latency measures a 1x1 ping-pong: -p does not apply")
+        if seconds is not None:
+            raise UsageError("--latency takes --messages (round trips), not --seconds")
+        return [{"backend": name, "size": size, "samples": messages}
+                for name in names for size in sizes], options
+    procs = grid.parse_procs_list(args.procs or "1x1")
+    points = []
+    for name in names:
+        capabilities = backends.load(name).capabilities
+        for size in sizes:
+            for producers, consumers in procs:
+                if messages is not None and messages < producers:
+                    raise UsageError(f"--messages {messages} is fewer than one per producer "
+                                     f"({producers}x{consumers})")
+                points.append({
+                    "backend": name, "size": size, "producers": producers,
+                    "consumers": consumers, "seconds": seconds,
+                    "messages": None if seconds else messages or grid.batch_messages(size),
+                    "skip": _unsupported(capabilities, producers, consumers)})
+    return points, options
+
+
+def _unsupported(capabilities, producers: int, consumers: int) -> str | None:
+    if producers > 1 and "multi-producer" not in capabilities:
+        return "supports one producer only"
+    if consumers > 1 and "multi-consumer" not in capabilities:
+        return "supports one consumer only"
+    return None
+
+
+def _measure(point: dict, latency: bool, options: dict):
+    harness = _harness()
+    if latency:
+        return harness.measure_latency(point["backend"], point["size"],
+                                       samples=point["samples"], **options)
+    return harness.measure_throughput(point["backend"], point["size"], point["producers"],
+                                      point["consumers"], messages=point["messages"],
+                                      seconds=point["seconds"], **options)
+
+
+def _label(point: dict, latency: bool) -> str:
+    procs = "" if latency else f" {point['producers']}x{point['consumers']}"
+    return f"{point['backend']} {grid.format_size(point['size'])}{procs}"
+
+
+def run_command(args) -> int:
+    points, options = _plan(args)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    err = Console(stderr=True)
+    machine = _harness().machine_info()
+    results, interrupted = [], False
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        console=err, transient=True, disable=not err.is_terminal)
+    with progress:
+        task = progress.add_task("measuring", total=len(points))
+        try:
+            for number, point in enumerate(points, 1):
+                label = _label(point, args.latency)
+                progress.update(task, description=label)
+                if point.get("skip"):
+                    err.print(f"skipped {label}: {point['skip']}", highlight=False)
+                    progress.advance(task)
+                    continue
+                result = _measure(point, args.latency, options)
+                results.append(result)
+                if args.json:
+                    print(json.dumps({**result.to_json(), "machine": machine}), flush=True)
+                if not err.is_terminal:
+                    status = "ok" if result.ok else f"FAILED: {result.error}"
+                    err.print(f"[{number}/{len(points)}] {label}: {status}", highlight=False)
+                elif not result.ok:
+                    progress.console.print(f"[red]FAILED[/] {label}: {result.error}",
+                                           highlight=False)
+                progress.advance(task)
+        except KeyboardInterrupt:
+            interrupted = True
+    if not args.json:
+        _print_table(results, args.latency, machine)
+    if interrupted:
+        err.print(f"{PROG}: interrupted after {len(results)} of {len(points)} points",
+                  highlight=False)
+        return 130
+    return 0 if all(result.ok for result in results) else 1
+
+
+def _number(value, digits=0) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def _print_table(results, latency: bool, machine: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    if latency:
+        table = Table(title="round-trip latency (µs)")
+        columns = ("backend", "size", "samples", "p50", "p90", "p99", "p99.9", "max", "status")
+    else:
+        table = Table(title="throughput")
+        columns = ("backend", "size", "PxC", "messages", "lost/dup/bad", "seconds", "msgs/s",
+                   "MB/s", "status")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("backend", "status") else "right")
+    for r in results:
+        status = "ok" if r.ok else f"FAILED: {r.error}"
+        if latency:
+            table.add_row(r.backend, grid.format_size(r.size), str(r.samples),
+                          *(_number(getattr(r, key), 1) for key in (
+                              "rtt_p50_us", "rtt_p90_us", "rtt_p99_us", "rtt_p999_us",
+                              "rtt_max_us")), status)
+        else:
+            table.add_row(r.backend, grid.format_size(r.size), f"{r.producers}x{r.consumers}",
+                          str(r.messages), f"{r.lost}/{r.duplicated}/{r.corrupted}",
+                          _number(r.seconds, 3), _number(r.msgs_per_s), _number(r.mb_per_s, 1),
+                          status)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)  # a log or a pipe: do not cut columns to 80
+    console.print(table)
+    cores = machine["cpu_count"]
+    note = f"{machine['cpu_model']}, {cores} cores, Python {machine['python']}"
+    if not latency and any(r.producers + r.consumers > (cores or 1) for r in results):
+        note += f" - points with more than {cores} processes oversubscribe the cores"
+    console.print(note, highlight=False)
+
+
+# --- report, recommend, fidelity ------------------------------------------------------------
+
+def _require_reports():
+    cli = _reports_cli()
+    if cli is None:
+        raise backends.BackendUnavailableError(
+            "reports need pandas and matplotlib: pip install 'ipc-bench[report]'")
+    return cli
+
+
+def report_command(args) -> int:
+    return _require_reports().run_report(args)
+
+
+def recommend_command(args) -> int:
+    capabilities = {}
+    for name in backends.names():
+        try:
+            capabilities[name] = backends.load(name).capabilities
+        except IPCBenchError:
+            capabilities[name] = frozenset()
+    return _require_reports().run_recommend(args, capabilities)
+
+
+def fidelity_command(args) -> int:
+    from backends import fidelity
+    sizes = grid.parse_sizes(args.sizes, minimum=_harness().MIN_SIZE_BYTES)
+    if args.rounds < 1:
+        raise UsageError("--rounds must be at least 1")
+    failed = False
+    for mechanism in fidelity.MECHANISMS:
+        for size in sizes:
+            row = fidelity.compare(mechanism, size, rounds=args.rounds)
+            print(json.dumps(row), flush=True)
+            failed |= not row["ok"]
+    return 1 if failed else 0
+
+
+COMMANDS = {"list": list_command, "run": run_command, "report": report_command,
+            "recommend": recommend_command, "fidelity": fidelity_command}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""Does the harness measure the mechanism, or itself? Hand-written loops to compare with.
+
+Each raw loop is what a person would write with the mechanism alone: send a prebuilt payload
+N times and an empty message to end, receive until the empty message; no interface, no checks.
+It runs under the same coordinator as the harness (ready, go, the same clocks), so the two
+differ only in what the harness adds: the interface, its end-of-stream protocol, and building
+and verifying every message. Targets: throughput at least 0.9 of the raw loop's, p50 round
+trip at most 1.15 of the raw ping-pong's.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+from backends.grid import batch_messages
+from backends.harness import (
+    DEFAULT_TIMEOUT_SECONDS,
+    _Point,
+    _ready,
+    latency_samples,
+    measure_latency,
+    measure_throughput,
+    percentile,
+)
+
+MECHANISMS = ("pipe", "queue")
+THROUGHPUT_RATIO_MIN = 0.9
+RTT_P50_RATIO_MAX = 1.15
+
+
+def _raw_send(report, go, send, payload, count):
+    if not _ready(report, go):
+        return None
+    start = time.perf_counter()
+    for _ in range(count):
+        send(payload)
+    send(b"")
+    return {"start": start}
+
+
+def _raw_recv(report, go, recv):
+    if not _ready(report, go):
+        return None
+    count, last = 0, None
+    while recv():
+        count += 1
+        last = time.perf_counter()
+    return {"count": count, "last": last}
+
+
+def _raw_ping(report, go, send, recv, payload, samples, warmup):
+    if not _ready(report, go):
+        return None
+    clock = time.perf_counter_ns
+    rtts = []
+    for _ in range(warmup + samples):
+        start = clock()
+        send(payload)
+        recv()
+        rtts.append(clock() - start)
+    send(b"")
+    return {"p50_us": percentile(sorted(rtts[warmup:]), 0.5) / 1000}
+
+
+def _raw_echo(report, go, send, recv):
+    if not _ready(report, go):
+        return None
+    while message := recv():
+        send(message)
+    return {}
+
+
+class _Raw:
+    """One direction of the bare mechanism: send and recv callables, and cleanup."""
+
+    def __init__(self, mechanism: str, context):
+        if mechanism == "pipe":
+            self.reader, self.writer = context.Pipe(duplex=False)
+            self.send, self.recv = self.writer.send_bytes, self.reader.recv_bytes
+        elif mechanism == "queue":
+            self.queue = context.Queue()
+            self.send, self.recv = self.queue.put, self.queue.get
+        else:
+            raise ValueError(f"no raw loop for {mechanism!r}; have {', '.join(MECHANISMS)}")
+
+    def close(self) -> None:
+        if hasattr(self, "queue"):
+            self.queue.close()
+            self.queue.join_thread()
+        else:
+            self.reader.close()
+            self.writer.close()
+
+
+def _run_raw(mechanism: str, spawn_roles, timeout: float, directions: int):
+    point = _Point(None, timeout, None)
+    raws = [_Raw(mechanism, point.context) for _ in range(directions)]
+    try:
+        point.start(lambda: spawn_roles(point, *raws))
+        return point.go()
+    finally:
+        point.close()
+        for raw in raws:
+            raw.close()
+
+
+def raw_throughput(mechanism: str, size_bytes: int, messages: int,
+                   timeout: float = DEFAULT_TIMEOUT_SECONDS) -> float:
+    """Messages per second of the bare loop, 1 producer x 1 consumer."""
+    def spawn(point, raw):
+        point.spawn("producer-0", _raw_send, raw.send, bytes(size_bytes), messages)
+        point.spawn("consumer-0", _raw_recv, raw.recv)
+    reports = _run_raw(mechanism, spawn, timeout, 1)
+    if reports["consumer-0"]["count"] != messages:
+        raise AssertionError("the raw loop lost messages")
+    return messages / (reports["consumer-0"]["last"] - reports["producer-0"]["start"])
+
+
+def raw_rtt_p50_us(mechanism: str, size_bytes: int, samples: int,
+                   timeout: float = DEFAULT_TIMEOUT_SECONDS) -> float:
+    """Median round trip of the bare ping-pong, in microseconds."""
+    warmup = max(20, samples // 10)
+
+    def spawn(point, ping, pong):
+        point.spawn("pinger", _raw_ping, ping.send, pong.recv, bytes(size_bytes), samples, warmup)
+        point.spawn("echoer", _raw_echo, pong.send, ping.recv)
+    return _run_raw(mechanism, spawn, timeout, 2)["pinger"]["p50_us"]
+
+
+def compare(mechanism: str, size_bytes: int, rounds: int = 5, messages: int | None = None,
+            samples: int | None = None, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> dict:
+    """Raw loop and ipc-bench, interleaved ``rounds`` times in this one session; medians."""
+    messages = messages or batch_messages(size_bytes)
+    samples = samples or latency_samples(size_bytes)
+    raw_rates, bench_rates, raw_rtts, bench_rtts = [], [], [], []
+    for _ in range(rounds):
+        raw_rates.append(raw_throughput(mechanism, size_bytes, messages, timeout))
+        result = measure_throughput(mechanism, size_bytes, messages=messages, timeout=timeout)
+        if not result.ok:
+            raise AssertionError(f"ipc-bench {mechanism} failed: {result.error}")
+        bench_rates.append(result.msgs_per_s)
+        raw_rtts.append(raw_rtt_p50_us(mechanism, size_bytes, samples, timeout))
+        latency = measure_latency(mechanism, size_bytes, samples=samples, timeout=timeout)
+        if not latency.ok:
+            raise AssertionError(f"ipc-bench {mechanism} latency failed: {latency.error}")
+        bench_rtts.append(latency.rtt_p50_us)
+    row = {"mechanism": mechanism, "size": size_bytes, "rounds": rounds, "messages": messages,
+           "samples": samples,
+           "raw_msgs_per_s": statistics.median(raw_rates),
+           "bench_msgs_per_s": statistics.median(bench_rates),
+           "raw_rtt_p50_us": statistics.median(raw_rtts),
+           "bench_rtt_p50_us": statistics.median(bench_rtts)}
+    row["throughput_ratio"] = row["bench_msgs_per_s"] / row["raw_msgs_per_s"]
+    row["rtt_p50_ratio"] = row["bench_rtt_p50_us"] / row["raw_rtt_p50_us"]
+    row["ok"] = (row["throughput_ratio"] >= THROUGHPUT_RATIO_MIN
+                 and row["rtt_p50_ratio"] <= RTT_P50_RATIO_MAX)
+    return row

@@ -4,8 +4,14 @@
 See ``backends.interface`` for Backend, Channel, Sender and Receiver.
 """
 
-from backends.errors import (BackendUnavailableError, ChannelClosedError, IPCBenchError,
-                             PayloadError, UnknownBackendError, UsageError)
+from backends.errors import (
+    BackendUnavailableError,
+    ChannelClosedError,
+    IPCBenchError,
+    PayloadError,
+    UnknownBackendError,
+    UsageError,
+)
 from backends.interface import CAPABILITIES, Backend, Channel, Receiver, Sender
 from backends.registry import get, load, names, register, unavailable
 

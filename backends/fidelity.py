@@ -128,31 +128,43 @@ def raw_rtt_p50_us(mechanism: str, size_bytes: int, samples: int,
     return _run_raw(mechanism, spawn, timeout, 2)["pinger"]["p50_us"]
 
 
-def compare(mechanism: str, size_bytes: int, rounds: int = 5, messages: int | None = None,
-            samples: int | None = None, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> dict:
-    """Raw loop and ipc-bench, interleaved ``rounds`` times in this one session; medians."""
+def throughput_ratio(mechanism: str, size_bytes: int, rounds: int = 5,
+                     messages: int | None = None,
+                     timeout: float = DEFAULT_TIMEOUT_SECONDS) -> tuple[float, float, float]:
+    """ipc-bench's msgs/s over the raw loop's: medians of ``rounds`` interleaved runs."""
     messages = messages or batch_messages(size_bytes)
-    samples = samples or latency_samples(size_bytes)
-    raw_rates, bench_rates, raw_rtts, bench_rtts = [], [], [], []
+    raw, bench = [], []
     for _ in range(rounds):
-        raw_rates.append(raw_throughput(mechanism, size_bytes, messages, timeout))
+        raw.append(raw_throughput(mechanism, size_bytes, messages, timeout))
         result = measure_throughput(mechanism, size_bytes, messages=messages, timeout=timeout)
         if not result.ok:
             raise AssertionError(f"ipc-bench {mechanism} failed: {result.error}")
-        bench_rates.append(result.msgs_per_s)
-        raw_rtts.append(raw_rtt_p50_us(mechanism, size_bytes, samples, timeout))
-        latency = measure_latency(mechanism, size_bytes, samples=samples, timeout=timeout)
-        if not latency.ok:
-            raise AssertionError(f"ipc-bench {mechanism} latency failed: {latency.error}")
-        bench_rtts.append(latency.rtt_p50_us)
-    row = {"mechanism": mechanism, "size": size_bytes, "rounds": rounds, "messages": messages,
-           "samples": samples,
-           "raw_msgs_per_s": statistics.median(raw_rates),
-           "bench_msgs_per_s": statistics.median(bench_rates),
-           "raw_rtt_p50_us": statistics.median(raw_rtts),
-           "bench_rtt_p50_us": statistics.median(bench_rtts)}
-    row["throughput_ratio"] = row["bench_msgs_per_s"] / row["raw_msgs_per_s"]
-    row["rtt_p50_ratio"] = row["bench_rtt_p50_us"] / row["raw_rtt_p50_us"]
-    row["ok"] = (row["throughput_ratio"] >= THROUGHPUT_RATIO_MIN
-                 and row["rtt_p50_ratio"] <= RTT_P50_RATIO_MAX)
-    return row
+        bench.append(result.msgs_per_s)
+    return statistics.median(bench) / statistics.median(raw), statistics.median(raw), \
+        statistics.median(bench)
+
+
+def rtt_p50_ratio(mechanism: str, size_bytes: int, rounds: int = 5, samples: int | None = None,
+                  timeout: float = DEFAULT_TIMEOUT_SECONDS) -> tuple[float, float, float]:
+    """ipc-bench's p50 round trip over the raw ping-pong's: medians of ``rounds`` runs."""
+    samples = samples or latency_samples(size_bytes)
+    raw, bench = [], []
+    for _ in range(rounds):
+        raw.append(raw_rtt_p50_us(mechanism, size_bytes, samples, timeout))
+        result = measure_latency(mechanism, size_bytes, samples=samples, timeout=timeout)
+        if not result.ok:
+            raise AssertionError(f"ipc-bench {mechanism} latency failed: {result.error}")
+        bench.append(result.rtt_p50_us)
+    return statistics.median(bench) / statistics.median(raw), statistics.median(raw), \
+        statistics.median(bench)
+
+
+def compare(mechanism: str, size_bytes: int, rounds: int = 5) -> dict:
+    """Both ratios for one mechanism and size, with the figures behind them."""
+    tput, raw_rate, bench_rate = throughput_ratio(mechanism, size_bytes, rounds)
+    rtt, raw_rtt, bench_rtt = rtt_p50_ratio(mechanism, size_bytes, rounds)
+    return {"mechanism": mechanism, "size": size_bytes, "rounds": rounds,
+            "raw_msgs_per_s": raw_rate, "bench_msgs_per_s": bench_rate,
+            "throughput_ratio": tput, "raw_rtt_p50_us": raw_rtt, "bench_rtt_p50_us": bench_rtt,
+            "rtt_p50_ratio": rtt,
+            "ok": tput >= THROUGHPUT_RATIO_MIN and rtt <= RTT_P50_RATIO_MAX}

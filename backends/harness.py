@@ -337,8 +337,6 @@ class _Point:
 
     def collect(self, stage: str) -> dict[str, object]:
         """Each worker's report for ``stage``, or PointFailed naming who died or hung."""
-        helpers = {name: process for channel in self.channels
-                   for name, process in channel.processes().items()}
         pending = dict(self.reports)
         results = {}
         while pending:
@@ -346,6 +344,7 @@ class _Point:
             if remaining <= 0:
                 raise PointFailed(f"timed out after {self.timeout:g} s waiting for "
                                   f"{', '.join(sorted(pending))} ({stage})")
+            helpers = self._helpers()
             watched = {self.workers[name].sentinel: name for name in pending}
             watched.update({process.sentinel: name for name, process in helpers.items()})
             ready = wait([*pending.values(), *watched], remaining)
@@ -356,22 +355,36 @@ class _Point:
             for sentinel in ready:
                 name = watched.get(sentinel)
                 if name in pending or name in helpers:
-                    process = self.workers.get(name) or helpers[name]
-                    process.join(0.1)
-                    raise PointFailed(f"{name} (pid {process.pid}) died with "
-                                      f"{_describe_exit(process.exitcode)}")
+                    self._fail(name, f"died with {self._exit(name)}")
         return results
+
+    def _helpers(self) -> dict[str, object]:
+        return {name: process for channel in self.channels
+                for name, process in channel.processes().items()}
+
+    def _exit(self, name: str) -> str:
+        process = self.workers.get(name) or self._helpers()[name]
+        process.join(0.5)
+        return f"{_describe_exit(process.exitcode)}"
+
+    def _fail(self, name: str, what: str):
+        """Raise PointFailed for ``name``, unless a helper process (a manager server) died:
+        then the workers' errors are its consequences, and it is named instead."""
+        for helper, process in self._helpers().items():
+            process.join(0.2)
+            if process.exitcode is not None:
+                raise PointFailed(f"{helper} (pid {process.pid}) died with "
+                                  f"{_describe_exit(process.exitcode)}")
+        pid = (self.workers.get(name) or self._helpers()[name]).pid
+        raise PointFailed(f"{name} (pid {pid}) {what}")
 
     def _receive(self, name, reader, stage):
         try:
             kind, value = reader.recv()
         except (EOFError, OSError):
-            process = self.workers[name]
-            process.join(0.5)
-            raise PointFailed(f"{name} (pid {process.pid}) died with "
-                              f"{_describe_exit(process.exitcode)}") from None
+            self._fail(name, f"died with {self._exit(name)}")
         if kind == "error":
-            raise PointFailed(f"{name} failed: {value}")
+            self._fail(name, f"failed: {value}")
         if kind != stage:
             raise PointFailed(f"{name} sent {kind!r} while the harness waited for {stage!r}")
         return value

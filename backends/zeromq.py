@@ -10,10 +10,14 @@ producer connects one PUSH socket per consumer and deals its messages round-robi
 address every consumer when it ends. Every process makes its own zmq.Context: contexts do not
 survive fork.
 
-The two known traps: a producer's ``close()`` sends END to every consumer and then closes
-with a linger, so queued frames are flushed before the worker leaves by ``os._exit``; a
-consumer ends only after END from every producer, not at the first one (data from another
-producer may still be in flight). END is a two-frame message ``[b"", b"."]``; a single empty
+The two known traps. Frames still queued when a producer closes are lost if it leaves (by
+``os._exit``, as multiprocessing children do) before they are sent, and libzmq's LINGER does
+not reliably prevent it (over ipc it is ignored: zeromq/libzmq#4660; seen here as ~5% of
+10,000 messages lost). So a producer's ``close()`` sends END to every consumer and waits until
+each has *received* it, which a consumer acknowledges in shared memory; END travels behind the
+data on each connection, so an acknowledged END means everything before it arrived. And a
+consumer ends only after END from every producer, not at the first (data from another producer
+may still be in flight). END is a two-frame message ``[b"", producer index]``; a single empty
 frame is an empty payload.
 """
 
@@ -31,9 +35,8 @@ except ImportError:  # the backend reports itself unavailable
 from backends.errors import IPCBenchError
 from backends.interface import Backend, Channel, Receiver, Sender
 
-LINGER_MS = 10_000  # how long close() may wait to flush frames to a consumer
-BIND_WAIT_SECONDS = 60.0  # how long a producer waits for a TCP consumer to publish its port
-END = b"."
+BIND_WAIT_SECONDS = 60.0  # how long a producer waits for a consumer to bind
+ACK_WAIT_SECONDS = 60.0  # how long a producer's close() waits for consumers to take its END
 
 
 class ZmqChannel(Channel):
@@ -45,6 +48,8 @@ class ZmqChannel(Channel):
             self.directory = tempfile.mkdtemp(prefix="ipc-bench-zmq-")  # mode 0700
         # 0 until consumer j has bound; then its TCP port (1 for ipc)
         self._bound = context.RawArray("i", consumers)
+        # _acks[i * consumers + j] = 1 once consumer j has received producer i's END
+        self._acks = context.RawArray("b", producers * consumers)
 
     def bind_address(self, index: int) -> str:
         if self.transport == "ipc":
@@ -64,7 +69,7 @@ class ZmqChannel(Channel):
         return f"tcp://127.0.0.1:{self._bound[index]}"
 
     def _sender(self, index: int) -> ZmqSender:
-        return ZmqSender(self)
+        return ZmqSender(self, index)
 
     def _receiver(self, index: int) -> ZmqReceiver:
         return ZmqReceiver(self, index)
@@ -75,7 +80,9 @@ class ZmqChannel(Channel):
 
 
 class ZmqSender(Sender):
-    def __init__(self, channel: ZmqChannel):
+    def __init__(self, channel: ZmqChannel, index: int):
+        self._channel = channel
+        self._index = index
         self._context = zmq.Context()
         self._sockets = []
         deadline = time.monotonic() + BIND_WAIT_SECONDS
@@ -99,10 +106,24 @@ class ZmqSender(Sender):
         sockets[self._turn].send(payload)
 
     def _close(self) -> None:
-        for socket in self._sockets:
-            socket.send_multipart([b"", END])
-            socket.close(linger=LINGER_MS)
-        self._context.term()
+        consumers = self._channel.consumers
+        acks = self._channel._acks
+        first = self._index * consumers
+        try:
+            for socket in self._sockets:
+                socket.send_multipart([b"", b"%d" % self._index])
+            deadline = time.monotonic() + ACK_WAIT_SECONDS
+            while not all(acks[first:first + consumers]):
+                if time.monotonic() > deadline:
+                    missing = [j for j in range(consumers) if not acks[first + j]]
+                    raise IPCBenchError(f"consumers {missing} did not take producer "
+                                        f"{self._index}'s last messages within "
+                                        f"{ACK_WAIT_SECONDS:.0f} s")
+                time.sleep(0.0005)
+        finally:
+            for socket in self._sockets:
+                socket.close(linger=0)
+            self._context.term()
 
 
 class ZmqReceiver(Receiver):
@@ -115,6 +136,9 @@ class ZmqReceiver(Receiver):
         tcp = channel.transport == "tcp"
         channel._bound[index] = int(self._socket.last_endpoint.rsplit(b":", 1)[1]) if tcp else 1
         self._producers_left = channel.producers
+        self._acks = channel._acks
+        self._ack_offset = index
+        self._consumers = channel.consumers
 
     def recv(self, timeout: float | None = None) -> bytes | None:
         socket = self._socket
@@ -124,7 +148,8 @@ class ZmqReceiver(Receiver):
             frame = socket.recv()
             if frame or not socket.rcvmore:
                 return frame
-            socket.recv()  # END from one producer
+            producer = int(socket.recv())  # END from one producer: tell it we have it all
+            self._acks[producer * self._consumers + self._ack_offset] = 1
             self._producers_left -= 1
         return None
 

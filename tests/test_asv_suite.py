@@ -1,0 +1,107 @@
+"""The asv suite: imports cleanly, covers backends.names(), and runs for real on a tiny grid."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import backends
+from backends import grid
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.skipif(shutil.which("asv") is None, reason="asv is not installed")
+
+
+def test_benchmark_modules_import_and_cover_every_backend():
+    from benchmarks import bench_fidelity, bench_latency, bench_throughput
+    assert bench_throughput.Throughput.params[0] == backends.names()
+    assert bench_latency.Latency.params[0] == backends.names()
+    assert bench_throughput.Throughput.param_names == ["backend", "size_bytes", "procs"]
+    sizes = bench_throughput.Throughput.params[1]
+    assert {64, 1024, 64 * 1024, 1024 * 1024} <= set(sizes)
+    assert {"1x1", "1x4", "4x1", "4x4"} <= set(bench_throughput.Throughput.params[2])
+    assert bench_latency.Latency.unit == "us"
+    assert set(bench_fidelity.Fidelity.params[0]) == {"pipe", "queue"}
+
+
+def test_unavailable_backend_is_skipped_not_failed():
+    from benchmarks.bench_throughput import Throughput
+    backends.register("asv-test-missing", "no_such_module_anywhere:Backend")
+    try:
+        with pytest.raises(NotImplementedError):
+            Throughput().setup("asv-test-missing", 64, "1x1")
+    finally:
+        backends.registry._registered.pop("asv-test-missing")
+
+
+def _asv(tmp_path: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HOME": str(tmp_path)}  # asv's machine file goes to $HOME
+    return subprocess.run(["asv", *args], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.fixture
+def asv_config(tmp_path: Path) -> Path:
+    config = {"version": 1, "project": "ipc-bench", "repo": str(ROOT), "branches": ["HEAD"],
+              "environment_type": "existing", "benchmark_dir": str(ROOT / "benchmarks"),
+              "results_dir": str(tmp_path / "results"), "html_dir": str(tmp_path / "html"),
+              "env_dir": str(tmp_path / "env")}
+    path = tmp_path / "asv.conf.json"
+    path.write_text(json.dumps(config))
+    machine = _asv(tmp_path, "machine", "--yes", "--config", str(path))
+    assert machine.returncode == 0, machine.stderr
+    return path
+
+
+def _commit() -> str:
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                          text=True, check=True).stdout.strip()
+
+
+@pytest.mark.timeout(300)
+def test_quick_asv_run_saves_a_value_for_every_backend(tmp_path, asv_config):
+    run = _asv(tmp_path, "run", "--config", str(asv_config), "--python=same", "--quick",
+               "--set-commit-hash", _commit(),
+               "-b", r"Throughput.time_batch\('[^']+', 64, '1x1'\)",
+               "-b", r"Latency.track_rtt_p50_us\('[^']+', 64\)")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    files = [f for f in (tmp_path / "results").glob("*/*.json") if f.name != "machine.json"]
+    assert len(files) == 1
+    results = json.loads(files[0].read_text())["results"]
+    available = [name for name in backends.names() if backends.unavailable(name) is None]
+
+    throughput = results["bench_throughput.Throughput.time_batch"]
+    params = throughput[1]
+    values = dict(zip((tuple(p) for p in _product(params)), throughput[0], strict=True))
+    for name in available:
+        seconds = values[(repr(name), "64", "'1x1'")]
+        assert isinstance(seconds, float) and 0 < seconds < 60, (name, seconds)
+        # the timer is the harness's clock: a batch at 64 B is at most a few seconds' work
+        assert grid.batch_messages(64) / seconds > 100
+
+    latency = results["bench_latency.Latency.track_rtt_p50_us"]
+    values = dict(zip((tuple(p) for p in _product(latency[1])), latency[0], strict=True))
+    for name in available:
+        p50 = values[(repr(name), "64")]
+        assert isinstance(p50, float) and 0 < p50 < 1e6, (name, p50)
+
+    publish = _asv(tmp_path, "publish", "--config", str(asv_config))
+    assert publish.returncode == 0, publish.stderr
+    assert (tmp_path / "html" / "index.html").exists()
+
+
+def _product(params):
+    import itertools
+    return itertools.product(*params)
+
+
+def test_benchmarks_run_from_spawned_children_import_nothing_from_benchmarks():
+    """asv's import hook is not inherited: worker targets must live in the package."""
+    import benchmarks.bench_throughput as module
+    source = Path(module.__file__).read_text()
+    assert "Process(" not in source and "target=" not in source
+    assert sys.modules["backends.harness"].__file__.startswith(str(ROOT / "backends"))

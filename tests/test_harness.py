@@ -1,0 +1,161 @@
+"""The measurement harness, over real processes and real mechanisms: what it counts, what it
+reports, and how it fails."""
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+import backends
+from backends.harness import (LatencyRun, PointFailed, ThroughputRun, measure_latency,
+                              measure_throughput)
+from tests import faulty
+
+CONTRACT_THROUGHPUT = {"backend", "size", "producers", "consumers", "messages", "delivered",
+                       "lost", "duplicated", "corrupted", "seconds", "msgs_per_s", "mb_per_s"}
+CONTRACT_LATENCY = {"backend", "size", "samples", "rtt_p50_us", "rtt_p90_us", "rtt_p99_us",
+                    "rtt_p999_us", "rtt_max_us"}
+AVAILABLE = [name for name in backends.names() if backends.unavailable(name) is None]
+
+
+@pytest.fixture(autouse=True)
+def _faulty_backends():
+    faulty.register_all()
+    yield
+    for name in faulty.ALL:
+        backends.registry._registered.pop(name, None)
+
+
+@pytest.fixture(autouse=True)
+def no_leftovers():
+    """Every test here ends with no child process and no ipc-bench temp file."""
+    from backends.testing import _live_descendants, _temp_paths, _wait_until_gone
+    before = _temp_paths()
+    yield
+    assert not _wait_until_gone(_live_descendants, 5), "child processes left behind"
+    assert not _wait_until_gone(lambda: _temp_paths() - before, 5), "temp files left behind"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("name", AVAILABLE)
+def test_throughput_counts_and_arithmetic(name):
+    result = measure_throughput(name, 200, 2, 2, messages=600, timeout=30)
+    assert result.ok, result.error
+    row = result.to_json()
+    assert CONTRACT_THROUGHPUT <= row.keys()
+    assert (row["messages"], row["delivered"]) == (600, 600)
+    assert (row["lost"], row["duplicated"], row["corrupted"]) == (0, 0, 0)
+    assert row["seconds"] > 0
+    assert row["msgs_per_s"] == pytest.approx(row["delivered"] / row["seconds"])
+    assert row["mb_per_s"] == pytest.approx(row["msgs_per_s"] * 200 / 1e6)
+    assert row["cpu_count"] == os.cpu_count()
+
+
+@pytest.mark.timeout(60)
+def test_runs_sized_in_seconds_verify_everything_sent():
+    result = measure_throughput("queue", 64, 2, 1, seconds=0.3, timeout=30)
+    assert result.ok, result.error
+    assert result.messages > 0 and result.delivered == result.messages
+    assert 0.2 < result.seconds < 5
+
+
+@pytest.mark.timeout(60)
+def test_big_messages_are_verified_too():
+    result = measure_throughput("pipe", 3 * 1024 * 1024, 1, 2, messages=8, timeout=30)
+    assert result.ok and result.delivered == 8, result.error
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("name, field", [("lossy-pipe", "lost"),
+                                         ("duplicating-pipe", "duplicated"),
+                                         ("corrupting-pipe", "corrupted")])
+@pytest.mark.parametrize("size", [64, 64 * 1024])  # checked after the clock; checked inline
+def test_a_faulty_mechanism_fails_the_point(name, field, size):
+    result = measure_throughput(name, size, 1, 1, messages=1000, timeout=30)
+    assert not result.ok
+    assert getattr(result, field) == 1000 // faulty.AFTER
+    assert field in result.error
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("name, who", [("dying-consumer", "consumer-0"),
+                                       ("dying-producer", "producer-0")])
+def test_a_killed_worker_fails_the_point_by_name(name, who):
+    started = time.monotonic()
+    result = measure_throughput(name, 64, 1, 1, messages=5000, timeout=20)
+    assert not result.ok
+    assert who in result.error and "exit code -9 (SIGKILL)" in result.error
+    assert time.monotonic() - started < 10  # at once, not at the timeout
+
+
+@pytest.mark.timeout(60)
+def test_a_hung_worker_fails_the_point_at_the_timeout():
+    started = time.monotonic()
+    result = measure_throughput("hanging-consumer", 64, 1, 1, messages=50_000, timeout=3)
+    elapsed = time.monotonic() - started
+    assert not result.ok and "timed out after 3 s" in result.error
+    assert "consumer-0" in result.error
+    assert 3 <= elapsed < 10
+
+
+@pytest.mark.timeout(60)
+def test_killing_the_manager_server_fails_the_point_naming_it():
+    run = ThroughputRun("manager-queue", 64, 1, 1, seconds=10, timeout=30).start()
+    server = run.point.channels[0].processes()["manager-queue server"]
+    threading.Timer(0.5, os.kill, (server.pid, signal.SIGKILL)).start()
+    started = time.monotonic()
+    with pytest.raises(PointFailed, match=r"manager-queue server \(pid \d+\) died with exit "
+                                          r"code -9"):
+        run.go()
+    assert time.monotonic() - started < 8
+    run.close()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("name", AVAILABLE)
+def test_latency_percentiles_are_ordered_and_positive(name):
+    result = measure_latency(name, 64, samples=200, timeout=30)
+    assert result.ok, result.error
+    row = result.to_json()
+    assert CONTRACT_LATENCY <= row.keys()
+    assert row["samples"] == 200
+    values = [row[key] for key in ("rtt_p50_us", "rtt_p90_us", "rtt_p99_us", "rtt_p999_us",
+                                   "rtt_max_us")]
+    assert 0 < values[0] and values == sorted(values)
+
+
+@pytest.mark.timeout(60)
+def test_latency_run_reports_a_killed_echo():
+    run = LatencyRun("pipe", 64, samples=10_000_000, timeout=30).start()
+    echo = run.point.workers["echoer"]
+    threading.Timer(0.3, os.kill, (echo.pid, signal.SIGKILL)).start()
+    with pytest.raises(PointFailed, match="echoer .* exit code -9"):
+        run.go()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_other_start_methods(method):
+    result = measure_throughput("queue", 64, 2, 2, messages=400, timeout=30, context=method)
+    assert result.ok and result.start_method == method, result.error
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"size_bytes": 5}, "at least 12 bytes"),
+    ({"messages": 0}, "at least one per producer"),
+    ({"messages": 10, "seconds": 1}, "exactly one of"),
+    ({"messages": None}, "exactly one of"),
+    ({"seconds": -1, "messages": None}, "positive"),
+    ({"timeout": 0}, "timeout"),
+])
+def test_bad_arguments_raise_usage_error(kwargs, message):
+    options = {"backend": "pipe", "size_bytes": 64, "messages": 100, **kwargs}
+    with pytest.raises(backends.UsageError, match=message):
+        measure_throughput(**options)
+
+
+def test_unknown_backend_in_harness():
+    with pytest.raises(backends.UnknownBackendError, match="Did you mean 'queue'"):
+        measure_throughput("queu", 64, messages=10)

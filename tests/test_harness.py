@@ -9,8 +9,13 @@ import time
 import pytest
 
 import backends
-from backends.harness import (LatencyRun, PointFailed, ThroughputRun, measure_latency,
-                              measure_throughput)
+from backends.harness import (
+    LatencyRun,
+    PointFailed,
+    ThroughputRun,
+    measure_latency,
+    measure_throughput,
+)
 from tests import faulty
 
 CONTRACT_THROUGHPUT = {"backend", "size", "producers", "consumers", "messages", "delivered",

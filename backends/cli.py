@@ -162,8 +162,10 @@ def _plan(args) -> tuple[list[dict], dict]:
     options = {"timeout": _positive(args.timeout, "--timeout")}
     if args.start_method:
         options["context"] = args.start_method
-    messages = _positive(args.messages, "--messages", int) if args.messages else None
-    seconds = _positive(args.seconds, "--seconds") if args.seconds else None
+    messages = None if args.messages is None else _positive(args.messages, "--messages", int)
+    seconds = None if args.seconds is None else _positive(args.seconds, "--seconds")
+    if messages is not None and messages > grid.MAX_MESSAGES:
+        raise UsageError(f"--messages {messages} is above the maximum of {grid.MAX_MESSAGES:,}")
     if args.latency:
         if args.procs is not None:
             raise UsageError("--latency measures a 1x1 ping-pong: -p does not apply")
@@ -171,7 +173,7 @@ def _plan(args) -> tuple[list[dict], dict]:
             raise UsageError("--latency takes --messages (round trips), not --seconds")
         return [{"backend": name, "size": size, "samples": messages}
                 for name in names for size in sizes], options
-    procs = grid.parse_procs_list(args.procs or "1x1")
+    procs = grid.parse_procs_list("1x1" if args.procs is None else args.procs)
     points = []
     for name in names:
         capabilities = backends.load(name).capabilities

@@ -36,7 +36,8 @@ POLL_MAX_SECONDS = 1e-3
 class FileLockChannel(Channel):
     def __init__(self, producers, consumers, maxsize, context):
         super().__init__(producers, consumers, maxsize, context)
-        self.directory = tempfile.mkdtemp(prefix="ipc-bench-file-lock-")  # mode 0700
+        # mode 0700; the pid in the name tells whose a leftover is
+        self.directory = tempfile.mkdtemp(prefix=f"ipc-bench-file-lock-{os.getpid()}-")
         for name, content in (("data", b""), ("state", STATE.pack(0, 0, 0, 0)), ("lock", b"")):
             with open(os.path.join(self.directory, name), "wb") as file:
                 file.write(content)
@@ -107,6 +108,9 @@ class FileLockSender(Sender):
         state = self._spool.lock()
         state[3] += 1
         self._spool.unlock(state)
+        self._spool.close()
+
+    def _drop(self) -> None:
         self._spool.close()
 
 

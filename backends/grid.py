@@ -13,6 +13,8 @@ from backends.errors import UsageError
 MAX_SIZE_BYTES = 256 * 1024**2
 #: The most producers (or consumers) one point may start.
 MAX_PROCESSES = 256
+#: The most messages one point may send.
+MAX_MESSAGES = 10**9
 
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2,
           "mib": 1024**2, "g": 1000**3, "gb": 1000**3, "gib": 1024**3, "t": 1000**4,
@@ -39,6 +41,13 @@ def parse_sizes(text: str, minimum: int = 0) -> list[int]:
     if not any(item.strip() for item in items):
         raise UsageError("no sizes given")
     return list(dict.fromkeys(parse_size(item, minimum) for item in items))
+
+
+def check_count(what: str, count) -> int:
+    """A number of producers or consumers: an int from 1 to MAX_PROCESSES."""
+    if type(count) is not int or not 1 <= count <= MAX_PROCESSES:
+        raise UsageError(f"{what} must be an int from 1 to {MAX_PROCESSES}, not {count!r}")
+    return count
 
 
 def parse_procs(text: str) -> tuple[int, int]:

@@ -27,6 +27,7 @@ from array import array
 from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import wait
 
+from backends import grid
 from backends.errors import IPCBenchError, UsageError
 from backends.interface import Backend, resolve_context
 from backends.machine import machine_info
@@ -133,6 +134,7 @@ def _worker(role, report, go, *args) -> None:
     """Entry point of every worker: runs ``role`` and sends back its result or its error."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by spawn()
     try:
         result = role(report, go, *args)
     except BaseException as error:  # noqa: BLE001 - reported to the parent, which fails the point
@@ -315,7 +317,13 @@ class _Point:
                                        args=(role, writer, self.go_event, *args), daemon=True)
         self.workers[name] = process
         self.reports[name] = reader
-        process.start()
+        # A Ctrl-C while the child starts would hit it before it ignores SIGINT; blocked, it
+        # waits for the parent, which stops the workers itself.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         writer.close()
 
     def start(self, spawn_all) -> None:
@@ -398,6 +406,10 @@ class _Point:
         alive = [p for p in processes if p.pid is not None and p.exitcode is None]
         for process in alive:
             process.terminate()
+            try:
+                os.kill(process.pid, signal.SIGCONT)  # a stopped worker handles SIGTERM now
+            except ProcessLookupError:
+                pass
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         for process in alive:
             process.join(max(0.0, deadline - time.monotonic()))
@@ -431,6 +443,9 @@ def _check_size(size_bytes: int) -> None:
     if type(size_bytes) is not int or size_bytes < MIN_SIZE_BYTES:
         raise UsageError(f"message size must be at least {MIN_SIZE_BYTES} bytes (the harness "
                          f"header: producer and sequence number), not {size_bytes!r}")
+    if size_bytes > grid.MAX_SIZE_BYTES:
+        raise UsageError(f"message size {size_bytes} is above the maximum of "
+                         f"{grid.format_size(grid.MAX_SIZE_BYTES)}")
 
 
 def _check_amount(messages, seconds, producers: int) -> None:
@@ -439,6 +454,8 @@ def _check_amount(messages, seconds, producers: int) -> None:
     if messages is not None and (type(messages) is not int or messages < producers):
         raise UsageError(f"messages must be an int of at least one per producer "
                          f"({producers}), not {messages!r}")
+    if messages is not None and messages > grid.MAX_MESSAGES:
+        raise UsageError(f"messages must be at most {grid.MAX_MESSAGES:,}, not {messages}")
     if seconds is not None and not (isinstance(seconds, int | float) and 0 < seconds < 1e6):
         raise UsageError(f"seconds must be a positive number, not {seconds!r}")
 
@@ -452,6 +469,8 @@ class ThroughputRun:
                  timeout: float = DEFAULT_TIMEOUT_SECONDS, context=None,
                  maxsize: int | None = None):
         _check_size(size_bytes)
+        grid.check_count("producers", producers)
+        grid.check_count("consumers", consumers)
         _check_amount(messages, seconds, producers)
         self.point = _Point(backend, timeout, context)
         self.size_bytes, self.producers, self.consumers = size_bytes, producers, consumers
@@ -526,8 +545,9 @@ class LatencyRun:
                  timeout: float = DEFAULT_TIMEOUT_SECONDS, context=None):
         _check_size(size_bytes)
         samples = latency_samples(size_bytes) if samples is None else samples
-        if type(samples) is not int or samples < 1:
-            raise UsageError(f"samples must be an int >= 1, not {samples!r}")
+        if type(samples) is not int or not 1 <= samples <= grid.MAX_MESSAGES:
+            raise UsageError(f"samples must be an int from 1 to {grid.MAX_MESSAGES:,}, "
+                             f"not {samples!r}")
         self.point = _Point(backend, timeout, context)
         self.size_bytes, self.samples = size_bytes, samples
         self.warmup = max(WARMUP_MIN, int(samples * WARMUP_FRACTION))

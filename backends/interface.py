@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import weakref
 from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 from typing import ClassVar
 
+from backends import grid
 from backends.errors import ChannelClosedError, IPCBenchError, PayloadError, UsageError
 
 CAPABILITIES = frozenset({"multi-producer", "multi-consumer", "fifo", "bounded", "joinable",
@@ -62,6 +64,15 @@ class Sender:
     def _close(self) -> None:
         raise NotImplementedError(f"{type(self).__name__} must implement _close")
 
+    def _drop(self) -> None:
+        """Release what this end holds in this process, without ending the stream: its
+        channel was closed under it."""
+
+    def _detach(self) -> None:
+        if self.send != _CLOSED_SEND:
+            self.send = _CLOSED_SEND
+            self._drop()
+
     def __enter__(self) -> Sender:
         return self
 
@@ -95,7 +106,10 @@ class Receiver:
             self._close()
 
     def _close(self) -> None:
-        pass
+        """Release what this end holds in this process."""
+
+    def _detach(self) -> None:
+        self.close()
 
     def __enter__(self) -> Receiver:
         return self
@@ -118,14 +132,19 @@ class Channel:
         self.context = context
         self.closed = False
         self._owner_pid = os.getpid()
+        self._ends = weakref.WeakSet()  # the ends made in this process, detached by close()
 
     def sender(self, index: int) -> Sender:
         self._check_index(index, self.producers, "producer")
-        return self._sender(index)
+        end = self._sender(index)
+        self._ends.add(end)
+        return end
 
     def receiver(self, index: int) -> Receiver:
         self._check_index(index, self.consumers, "consumer")
-        return self._receiver(index)
+        end = self._receiver(index)
+        self._ends.add(end)
+        return end
 
     def join(self, timeout: float | None = None) -> bool:
         raise IPCBenchError(f"{type(self).__name__} is not joinable: join() is not supported")
@@ -134,6 +153,8 @@ class Channel:
         if self.closed:
             return
         self.closed = True
+        for end in list(self._ends):  # send/recv on them now raise ChannelClosedError
+            end._detach()
         if os.getpid() == self._owner_pid:
             self._release()
 
@@ -164,10 +185,12 @@ class Channel:
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["context"] = self.context.get_start_method()
+        del state["_ends"]  # ends belong to the process that made them
         return state
 
     def __setstate__(self, state: dict) -> None:
         state["context"] = multiprocessing.get_context(state["context"])
+        state["_ends"] = weakref.WeakSet()
         self.__dict__.update(state)
 
     def __enter__(self) -> Channel:
@@ -208,9 +231,8 @@ class Backend:
 
     def open(self, producers: int = 1, consumers: int = 1, maxsize: int | None = None,
              context: BaseContext | str | None = None) -> Channel:
-        for what, count in (("producers", producers), ("consumers", consumers)):
-            if type(count) is not int or count < 1:
-                raise UsageError(f"{what} must be an int >= 1, not {count!r}")
+        grid.check_count("producers", producers)
+        grid.check_count("consumers", consumers)
         if maxsize is not None:
             if type(maxsize) is not int or maxsize < 1:
                 raise UsageError(f"maxsize must be None or an int >= 1, not {maxsize!r}")

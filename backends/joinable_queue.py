@@ -23,6 +23,8 @@ class JoinableQueueChannel(QueueChannel):
     def join(self, timeout: float | None = None) -> bool:
         # JoinableQueue.join() cannot time out; this is the same wait on the same condition,
         # bounded.
+        if timeout is not None and not isinstance(timeout, int | float):
+            raise UsageError(f"timeout must be a number of seconds or None, not {timeout!r}")
         q = self._queue
         deadline = None if timeout is None else time.monotonic() + timeout
         with q._cond:

@@ -27,7 +27,7 @@ class QueueChannel(Channel):
         super().__init__(producers, consumers, maxsize, context)
         self._queue = self._make_queue(maxsize or 0)
         # [DONE markers taken, consumers that saw the end]; touched once per marker, not per item.
-        self._ends = context.Array("i", 2)
+        self._finished = context.Array("i", 2)
 
     def _make_queue(self, maxsize: int):
         return self.context.Queue(maxsize)
@@ -77,16 +77,16 @@ class QueueReceiver(Receiver):
 
     def _take_marker(self, marker: int) -> None:
         channel = self._channel
-        ends = channel._ends
-        with ends.get_lock():
+        finished = channel._finished
+        with finished.get_lock():
             if marker == DONE:
-                ends[0] += 1
-                self._ended = ends[0] == channel.producers
+                finished[0] += 1
+                self._ended = finished[0] == channel.producers
             else:
                 self._ended = True
             if self._ended:
-                ends[1] += 1
-                pass_on = ends[1] < channel.consumers
+                finished[1] += 1
+                pass_on = finished[1] < channel.consumers
         self._marker_done()
         if self._ended and pass_on:
             channel._queue.put(END)

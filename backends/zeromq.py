@@ -23,6 +23,7 @@ frame is an empty payload.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -45,7 +46,8 @@ class ZmqChannel(Channel):
     def __init__(self, producers, consumers, maxsize, context):
         super().__init__(producers, consumers, maxsize, context)
         if self.transport == "ipc":
-            self.directory = tempfile.mkdtemp(prefix="ipc-bench-zmq-")  # mode 0700
+            # mode 0700; the pid in the name tells whose a leftover is
+            self.directory = tempfile.mkdtemp(prefix=f"ipc-bench-zmq-{os.getpid()}-")
         # 0 until consumer j has bound; then its TCP port (1 for ipc)
         self._bound = context.RawArray("i", consumers)
         # _acks[i * consumers + j] = 1 once consumer j has received producer i's END
@@ -121,9 +123,12 @@ class ZmqSender(Sender):
                                         f"{ACK_WAIT_SECONDS:.0f} s")
                 time.sleep(0.0005)
         finally:
-            for socket in self._sockets:
-                socket.close(linger=0)
-            self._context.term()
+            self._drop()
+
+    def _drop(self) -> None:
+        for socket in self._sockets:
+            socket.close(linger=0)
+        self._context.term()
 
 
 class ZmqReceiver(Receiver):

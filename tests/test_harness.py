@@ -37,10 +37,12 @@ def _faulty_backends():
 def no_leftovers():
     """Every test here ends with no child process and no ipc-bench temp file."""
     from backends.testing import _live_descendants, _temp_paths, _wait_until_gone
-    before = _temp_paths()
+
+    def ours() -> set[str]:  # temp names carry the pid of the process that made them
+        return {path for path in _temp_paths() if f"-{os.getpid()}-" in path}
     yield
     assert not _wait_until_gone(_live_descendants, 5), "child processes left behind"
-    assert not _wait_until_gone(lambda: _temp_paths() - before, 5), "temp files left behind"
+    assert not _wait_until_gone(ours, 5), "temp files left behind"
 
 
 @pytest.mark.timeout(60)

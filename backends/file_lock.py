@@ -24,7 +24,7 @@ import struct
 import tempfile
 import time
 
-from backends.interface import Backend, Channel, Receiver, Sender
+from backends.interface import Backend, Channel, Receiver, Sender, check_payload
 
 STATE = struct.Struct("<4Q")  # read offset, end offset, unclaimed records, producers finished
 LENGTH = struct.Struct("<Q")
@@ -87,7 +87,8 @@ class FileLockSender(Sender):
         self._spool = _Spool(channel)
         self._maxsize = channel.maxsize
 
-    def _send(self, payload: bytes) -> None:
+    def send(self, payload: bytes) -> None:
+        check_payload(payload)
         spool = self._spool
         delays = None
         while True:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 from multiprocessing.connection import wait
 
-from backends.interface import Backend, Channel, Receiver, Sender
+from backends.interface import Backend, Channel, Receiver, Sender, check_payload
 
 ESCAPE = b""
 EMPTY = b"0"
@@ -47,11 +47,12 @@ class PipeSender(Sender):
         self._writers = writers
         self._next_writer = itertools.cycle(writers).__next__
 
-    def _send(self, payload: bytes) -> None:
-        writer = self._next_writer()
-        if payload:
-            writer.send_bytes(payload)
+    def send(self, payload: bytes) -> None:
+        if payload and payload.__class__ is bytes:
+            self._next_writer().send_bytes(payload)
         else:
+            check_payload(payload)
+            writer = self._next_writer()
             writer.send_bytes(ESCAPE)
             writer.send_bytes(EMPTY)
 

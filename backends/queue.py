@@ -16,7 +16,7 @@ from __future__ import annotations
 import queue as stdlib_queue
 import time
 
-from backends.interface import Backend, Channel, Receiver, Sender
+from backends.interface import Backend, Channel, Receiver, Sender, check_payload
 
 DONE = 0  # a producer has sent everything
 END = 1  # every producer is done and every data item has been taken
@@ -47,7 +47,8 @@ class QueueSender(Sender):
     def __init__(self, q):
         self._put = q.put
 
-    def _send(self, payload: bytes) -> None:
+    def send(self, payload: bytes) -> None:
+        check_payload(payload)
         self._put(payload)
 
     def _close(self) -> None:

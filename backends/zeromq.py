@@ -34,7 +34,7 @@ except ImportError:  # the backend reports itself unavailable
     zmq = None
 
 from backends.errors import IPCBenchError
-from backends.interface import Backend, Channel, Receiver, Sender
+from backends.interface import Backend, Channel, Receiver, Sender, check_payload
 
 BIND_WAIT_SECONDS = 60.0  # how long a producer waits for a consumer to bind
 ACK_WAIT_SECONDS = 60.0  # how long a producer's close() waits for consumers to take its END
@@ -102,7 +102,8 @@ class ZmqSender(Sender):
                 raise IPCBenchError(f"could not connect to consumer {index}")
         self._turn = 0
 
-    def _send(self, payload: bytes) -> None:
+    def send(self, payload: bytes) -> None:
+        check_payload(payload)
         sockets = self._sockets
         self._turn = (self._turn + 1) % len(sockets)
         sockets[self._turn].send(payload)

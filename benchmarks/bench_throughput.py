@@ -31,7 +31,7 @@ class Throughput:
     param_names = ["backend", "size_bytes", "procs"]
     number = 1
     rounds = 1
-    repeat = 3
+    repeat = (5, 10, 8.0)  # at least 5 samples: asv needs them for a useful 99% interval
     warmup_time = 0
     timeout = ASV_TIMEOUT
     clock = _HarnessClock()

@@ -13,10 +13,10 @@ AFTER = 100  # messages before the fault
 class LossySender(PipeSender):
     """Drops every AFTER-th message on the floor."""
 
-    def _send(self, payload):
+    def send(self, payload):
         self.count = getattr(self, "count", 0) + 1
         if self.count % AFTER:
-            super()._send(payload)
+            super().send(payload)
 
 
 class LossyChannel(PipeChannel):
@@ -30,11 +30,11 @@ class LossyBackend(PipeBackend):
 
 
 class DuplicatingSender(PipeSender):
-    def _send(self, payload):
-        super()._send(payload)
+    def send(self, payload):
+        super().send(payload)
         self.count = getattr(self, "count", 0) + 1
         if self.count % AFTER == 0:
-            super()._send(payload)
+            super().send(payload)
 
 
 class DuplicatingChannel(PipeChannel):
@@ -48,11 +48,11 @@ class DuplicatingBackend(PipeBackend):
 
 
 class CorruptingSender(PipeSender):
-    def _send(self, payload):
+    def send(self, payload):
         self.count = getattr(self, "count", 0) + 1
         if self.count % AFTER == 0:
             payload = payload[:-1] + bytes([payload[-1] ^ 0xFF])
-        super()._send(payload)
+        super().send(payload)
 
 
 class CorruptingChannel(PipeChannel):
@@ -105,11 +105,11 @@ class HangingConsumerBackend(PipeBackend):
 
 
 class KilledSender(PipeSender):
-    def _send(self, payload):
+    def send(self, payload):
         self.count = getattr(self, "count", 0) + 1
         if self.count == AFTER:
             os.kill(os.getpid(), signal.SIGKILL)
-        super()._send(payload)
+        super().send(payload)
 
 
 class DyingProducerChannel(PipeChannel):

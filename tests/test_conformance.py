@@ -101,7 +101,7 @@ class _Lossy(Sender):
     def __init__(self, inner: Sender):
         self.inner, self.count = inner, 0
 
-    def _send(self, payload: bytes) -> None:
+    def send(self, payload: bytes) -> None:
         self.count += 1
         if self.count != 3:
             self.inner.send(payload)
@@ -116,7 +116,7 @@ class _Endless(Sender):
     def __init__(self, inner: Sender):
         self.inner = inner
 
-    def _send(self, payload: bytes) -> None:
+    def send(self, payload: bytes) -> None:
         self.inner.send(payload)
 
     def _close(self) -> None:

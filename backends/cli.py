@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 
 import backends
@@ -83,7 +84,12 @@ def _reports_cli():
     return cli
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM stops a run as Ctrl-C does: cleaned up, not cut off
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         args = _parser().parse_args(argv)
         return COMMANDS[args.command](args)

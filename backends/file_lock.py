@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import fcntl
 import os
-import shutil
 import struct
-import tempfile
 import time
 
 from backends.interface import Backend, Channel, Receiver, Sender, check_payload
@@ -36,8 +34,7 @@ POLL_MAX_SECONDS = 1e-3
 class FileLockChannel(Channel):
     def __init__(self, producers, consumers, maxsize, context):
         super().__init__(producers, consumers, maxsize, context)
-        # mode 0700; the pid in the name tells whose a leftover is
-        self.directory = tempfile.mkdtemp(prefix=f"ipc-bench-file-lock-{os.getpid()}-")
+        self.directory = self._private_directory("file-lock")
         for name, content in (("data", b""), ("state", STATE.pack(0, 0, 0, 0)), ("lock", b"")):
             with open(os.path.join(self.directory, name), "wb") as file:
                 file.write(content)
@@ -47,9 +44,6 @@ class FileLockChannel(Channel):
 
     def _receiver(self, index: int) -> FileLockReceiver:
         return FileLockReceiver(self)
-
-    def _release(self) -> None:
-        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 class _Spool:

@@ -134,6 +134,8 @@ def _worker(role, report, go, *args) -> None:
     """Entry point of every worker: runs ``role`` and sends back its result or its error."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # which it does with SIGTERM, whatever
+    # handler a forked worker inherited
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by spawn()
     try:
         result = role(report, go, *args)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
+import tempfile
 import weakref
 from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
@@ -162,7 +164,20 @@ class Channel:
         for end in list(self._ends):  # send/recv on them now raise ChannelClosedError
             end._detach()
         if os.getpid() == self._owner_pid:
-            self._release()
+            try:
+                self._release()
+            finally:
+                if hasattr(self, "_remove_directory"):
+                    self._remove_directory()
+
+    def _private_directory(self, kind: str) -> str:
+        """A fresh directory, mode 0700, named ``ipc-bench-<kind>-<pid>-<random>`` (the pid
+        says whose a leftover is). It is removed when the channel closes, and also when it is
+        garbage-collected or the interpreter exits without closing it; only ever by the
+        process that made it, never by a forked worker's copy."""
+        directory = tempfile.mkdtemp(prefix=f"ipc-bench-{kind}-{os.getpid()}-")
+        self._remove_directory = weakref.finalize(self, _remove_owned, os.getpid(), directory)
+        return directory
 
     def processes(self) -> dict[str, BaseProcess]:
         """Helper processes the channel runs (a manager server, say), by name, for the harness
@@ -192,6 +207,7 @@ class Channel:
         state = self.__dict__.copy()
         state["context"] = self.context.get_start_method()
         del state["_ends"]  # ends belong to the process that made them
+        state.pop("_remove_directory", None)  # so does cleaning up
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -212,6 +228,11 @@ class Channel:
                 self.close()
             except Exception:
                 pass
+
+
+def _remove_owned(owner_pid: int, directory: str) -> None:
+    if os.getpid() == owner_pid:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 class Backend:

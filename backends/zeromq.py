@@ -23,9 +23,6 @@ frame is an empty payload.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import time
 
 try:
@@ -46,8 +43,7 @@ class ZmqChannel(Channel):
     def __init__(self, producers, consumers, maxsize, context):
         super().__init__(producers, consumers, maxsize, context)
         if self.transport == "ipc":
-            # mode 0700; the pid in the name tells whose a leftover is
-            self.directory = tempfile.mkdtemp(prefix=f"ipc-bench-zmq-{os.getpid()}-")
+            self.directory = self._private_directory("zmq")
         # 0 until consumer j has bound; then its TCP port (1 for ipc)
         self._bound = context.RawArray("i", consumers)
         # _acks[i * consumers + j] = 1 once consumer j has received producer i's END
@@ -75,10 +71,6 @@ class ZmqChannel(Channel):
 
     def _receiver(self, index: int) -> ZmqReceiver:
         return ZmqReceiver(self, index)
-
-    def _release(self) -> None:
-        if self.transport == "ipc":
-            shutil.rmtree(self.directory, ignore_errors=True)
 
 
 class ZmqSender(Sender):

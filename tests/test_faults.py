@@ -141,8 +141,10 @@ def _session_processes(session: int) -> list[psutil.Process]:
 
 
 @pytest.mark.timeout(90)
-@pytest.mark.parametrize("json_output", [True, False], ids=["json", "table"])
-def test_ctrl_c_stops_the_run_shows_what_was_measured_and_leaves_nothing(json_output):
+@pytest.mark.parametrize("json_output, stop", [(True, "ctrl-c"), (False, "ctrl-c"),
+                                               (True, "sigterm")],
+                         ids=["json", "table", "sigterm"])
+def test_ctrl_c_stops_the_run_shows_what_was_measured_and_leaves_nothing(json_output, stop):
     args = [sys.executable, "-m", "backends.cli", "run", "-b", "pipe,manager-queue,zmq-ipc",
             "-s", "64", "-p", "1x1,2x2", "--seconds", "1.5"]
     if "zmq-ipc" not in AVAILABLE:
@@ -153,7 +155,10 @@ def test_ctrl_c_stops_the_run_shows_what_was_measured_and_leaves_nothing(json_ou
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                start_new_session=True, text=True)
     time.sleep(4.5)  # a couple of points measured, one in flight
-    os.killpg(process.pid, signal.SIGINT)
+    if stop == "ctrl-c":  # the terminal signals the whole foreground process group
+        os.killpg(process.pid, signal.SIGINT)
+    else:  # kill, timeout, a batch system: the main process only
+        os.kill(process.pid, signal.SIGTERM)
     started = time.monotonic()
     try:
         stdout, stderr = process.communicate(timeout=15)

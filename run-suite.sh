@@ -29,6 +29,11 @@ fi
 status=0
 asv run --python=same --set-commit-hash "$commit" --show-stderr "${args[@]+"${args[@]}"}" \
   || status=$?
+# asv records no library versions for an existing environment: the report reads them here.
+machine_dir=".asv/results/$(python -c 'import platform; print(platform.node())')"
+if [ -d "$machine_dir" ]; then
+  python -m backends.machine --commit "$commit" > "$machine_dir/ipc-bench-environment.json"
+fi
 # asv exits 2 when some benchmark failed: the report still shows every point that passed.
 ipc-bench report --results .asv/results --out report || status=$?
 echo "asv results: .asv/results   asv's own site: asv publish && asv preview"

@@ -48,3 +48,19 @@ def machine_info() -> dict:
         "pyzmq": _version("pyzmq"),
         "libzmq": zmq_version,
     }
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m backends.machine [--commit HASH]``: the record as JSON, for a results dir."""
+    import argparse
+    import json
+    import time
+    parser = argparse.ArgumentParser(prog="python -m backends.machine")
+    parser.add_argument("--commit", default=None, help="the commit the results belong to")
+    args = parser.parse_args(argv)
+    print(json.dumps({**machine_info(), "commit": args.commit,
+                      "written_at": int(time.time() * 1000)}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

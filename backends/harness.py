@@ -49,6 +49,7 @@ SAMPLE_BYTES = 256
 WARMUP_FRACTION = 0.1
 WARMUP_MIN = 20
 STOP_GRACE_SECONDS = 2.0
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 class PointFailed(IPCBenchError):
@@ -132,11 +133,12 @@ def _die_with_parent() -> None:
 
 def _worker(role, report, go, *args) -> None:
     """Entry point of every worker: runs ``role`` and sends back its result or its error."""
+    # The parent handles Ctrl-C and stops workers with SIGTERM, whatever handlers a forked
+    # worker inherited; both signals stay blocked (by spawn()) until these are in place.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     _die_with_parent()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # which it does with SIGTERM, whatever
-    # handler a forked worker inherited
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by spawn()
     try:
         result = role(report, go, *args)
     except BaseException as error:  # noqa: BLE001 - reported to the parent, which fails the point
@@ -319,9 +321,9 @@ class _Point:
                                        args=(role, writer, self.go_event, *args), daemon=True)
         self.workers[name] = process
         self.reports[name] = reader
-        # A Ctrl-C while the child starts would hit it before it ignores SIGINT; blocked, it
-        # waits for the parent, which stops the workers itself.
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        # A Ctrl-C or SIGTERM while the child starts would reach it with the parent's
+        # handlers; blocked, it waits until _worker() has set the worker's own.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         try:
             process.start()
         finally:

@@ -139,35 +139,41 @@ def raw_rtt_p50_us(mechanism: str, size_bytes: int, samples: int,
     return _run_raw(mechanism, spawn, timeout, 2)["pinger"]["p50_us"]
 
 
+def _interleaved(rounds: int, raw, bench) -> tuple[float, float, float]:
+    """bench/raw of the medians of ``rounds`` alternating runs, and the two medians."""
+    raws, benches = [], []
+    for _ in range(rounds):
+        raws.append(raw())
+        benches.append(bench())
+    raw_median, bench_median = statistics.median(raws), statistics.median(benches)
+    return bench_median / raw_median, raw_median, bench_median
+
+
+def _checked(result):
+    if not result.ok:
+        raise AssertionError(f"ipc-bench {result.backend} failed: {result.error}")
+    return result
+
+
 def throughput_ratio(mechanism: str, size_bytes: int, rounds: int = 5,
                      messages: int | None = None, timeout: float = DEFAULT_TIMEOUT_SECONDS,
                      distinct: bool = False) -> tuple[float, float, float]:
-    """ipc-bench's msgs/s over the raw loop's: medians of ``rounds`` interleaved runs."""
+    """ipc-bench's msgs/s over the raw loop's, and the two medians."""
     messages = messages or batch_messages(size_bytes)
-    raw, bench = [], []
-    for _ in range(rounds):
-        raw.append(raw_throughput(mechanism, size_bytes, messages, timeout, distinct))
-        result = measure_throughput(mechanism, size_bytes, messages=messages, timeout=timeout)
-        if not result.ok:
-            raise AssertionError(f"ipc-bench {mechanism} failed: {result.error}")
-        bench.append(result.msgs_per_s)
-    return statistics.median(bench) / statistics.median(raw), statistics.median(raw), \
-        statistics.median(bench)
+    return _interleaved(
+        rounds, lambda: raw_throughput(mechanism, size_bytes, messages, timeout, distinct),
+        lambda: _checked(measure_throughput(mechanism, size_bytes, messages=messages,
+                                            timeout=timeout)).msgs_per_s)
 
 
 def rtt_p50_ratio(mechanism: str, size_bytes: int, rounds: int = 5, samples: int | None = None,
                   timeout: float = DEFAULT_TIMEOUT_SECONDS) -> tuple[float, float, float]:
-    """ipc-bench's p50 round trip over the raw ping-pong's: medians of ``rounds`` runs."""
+    """ipc-bench's p50 round trip over the raw ping-pong's, and the two medians."""
     samples = samples or latency_samples(size_bytes)
-    raw, bench = [], []
-    for _ in range(rounds):
-        raw.append(raw_rtt_p50_us(mechanism, size_bytes, samples, timeout))
-        result = measure_latency(mechanism, size_bytes, samples=samples, timeout=timeout)
-        if not result.ok:
-            raise AssertionError(f"ipc-bench {mechanism} latency failed: {result.error}")
-        bench.append(result.rtt_p50_us)
-    return statistics.median(bench) / statistics.median(raw), statistics.median(raw), \
-        statistics.median(bench)
+    return _interleaved(
+        rounds, lambda: raw_rtt_p50_us(mechanism, size_bytes, samples, timeout),
+        lambda: _checked(measure_latency(mechanism, size_bytes, samples=samples,
+                                         timeout=timeout)).rtt_p50_us)
 
 
 def compare(mechanism: str, size_bytes: int, rounds: int = 5) -> dict:

@@ -23,6 +23,9 @@ END = b"."
 
 
 class PipeChannel(Channel):
+    sender_class: type[PipeSender]  # set below the classes; subclasses may swap them
+    receiver_class: type[PipeReceiver]
+
     def __init__(self, producers, consumers, maxsize, context):
         super().__init__(producers, consumers, maxsize, context)
         # pipes[i][j] = (reader, writer): producer i -> consumer j
@@ -30,10 +33,10 @@ class PipeChannel(Channel):
                        for _ in range(producers)]
 
     def _sender(self, index: int) -> PipeSender:
-        return PipeSender([writer for _, writer in self._pipes[index]])
+        return self.sender_class([writer for _, writer in self._pipes[index]])
 
     def _receiver(self, index: int) -> PipeReceiver:
-        return PipeReceiver([row[index][0] for row in self._pipes])
+        return self.receiver_class([row[index][0] for row in self._pipes])
 
     def _release(self) -> None:
         for row in self._pipes:
@@ -93,6 +96,10 @@ class PipeReceiver(Receiver):
             if not self._ready:
                 raise TimeoutError(f"no message within {timeout} s")
         return self._ready.pop()
+
+
+PipeChannel.sender_class = PipeSender
+PipeChannel.receiver_class = PipeReceiver
 
 
 class PipeBackend(Backend):

@@ -14,3 +14,18 @@ def pytest_report_header(config):
     states = [f"{name} ({'unavailable: ' + reason if reason else 'ok'})"
               for name in backends.names() for reason in [backends.unavailable(name)]]
     return "ipc-bench backends: " + ", ".join(states)
+
+
+@pytest.fixture
+def no_leftovers():
+    """The test ends with no child process and no ipc-bench temp path of this process (temp
+    names carry the pid of the process that made them)."""
+    import os
+
+    from backends.testing import _live_descendants, _temp_paths, _wait_until_gone
+
+    def ours() -> set[str]:
+        return {path for path in _temp_paths() if f"-{os.getpid()}-" in path}
+    yield
+    assert not _wait_until_gone(_live_descendants, 5), "child processes left behind"
+    assert not _wait_until_gone(ours, 5), "temp files left behind"

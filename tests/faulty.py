@@ -10,116 +10,104 @@ from backends.pipe import PipeBackend, PipeChannel, PipeReceiver, PipeSender
 AFTER = 100  # messages before the fault
 
 
-class LossySender(PipeSender):
-    """Drops every AFTER-th message on the floor."""
+class _Counting:
+    count = 0
 
+    def tick(self) -> bool:
+        """True on every AFTER-th call."""
+        self.count += 1
+        return self.count % AFTER == 0
+
+
+class LossySender(PipeSender, _Counting):
     def send(self, payload):
-        self.count = getattr(self, "count", 0) + 1
-        if self.count % AFTER:
+        if not self.tick():  # drops every AFTER-th message on the floor
             super().send(payload)
 
 
-class LossyChannel(PipeChannel):
-    def _sender(self, index):
-        return LossySender([writer for _, writer in self._pipes[index]])
-
-
-class LossyBackend(PipeBackend):
-    name = "lossy-pipe"
-    channel_class = LossyChannel
-
-
-class DuplicatingSender(PipeSender):
+class DuplicatingSender(PipeSender, _Counting):
     def send(self, payload):
         super().send(payload)
-        self.count = getattr(self, "count", 0) + 1
-        if self.count % AFTER == 0:
+        if self.tick():
             super().send(payload)
 
 
-class DuplicatingChannel(PipeChannel):
-    def _sender(self, index):
-        return DuplicatingSender([writer for _, writer in self._pipes[index]])
-
-
-class DuplicatingBackend(PipeBackend):
-    name = "duplicating-pipe"
-    channel_class = DuplicatingChannel
-
-
-class CorruptingSender(PipeSender):
+class CorruptingSender(PipeSender, _Counting):
     def send(self, payload):
-        self.count = getattr(self, "count", 0) + 1
-        if self.count % AFTER == 0:
+        if self.tick():
             payload = payload[:-1] + bytes([payload[-1] ^ 0xFF])
         super().send(payload)
 
 
-class CorruptingChannel(PipeChannel):
-    def _sender(self, index):
-        return CorruptingSender([writer for _, writer in self._pipes[index]])
-
-
-class CorruptingBackend(PipeBackend):
-    name = "corrupting-pipe"
-    channel_class = CorruptingChannel
-
-
-class _FaultyReceiver(PipeReceiver):
-    def recv(self, timeout=None):
-        self.count = getattr(self, "count", 0) + 1
-        if self.count == AFTER:
-            self.fault()
-        return super().recv(timeout)
-
-
-class KilledReceiver(_FaultyReceiver):
-    def fault(self):
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-class HungReceiver(_FaultyReceiver):
-    def fault(self):
-        time.sleep(3600)  # stops reading, stays alive
-
-
-class DyingChannel(PipeChannel):
-    receiver_class = KilledReceiver
-
-    def _receiver(self, index):
-        return self.receiver_class([row[index][0] for row in self._pipes])
-
-
-class HangingChannel(DyingChannel):
-    receiver_class = HungReceiver
-
-
-class DyingConsumerBackend(PipeBackend):
-    name = "dying-consumer"
-    channel_class = DyingChannel
-
-
-class HangingConsumerBackend(PipeBackend):
-    name = "hanging-consumer"
-    channel_class = HangingChannel
-
-
-class KilledSender(PipeSender):
+class KilledSender(PipeSender, _Counting):
     def send(self, payload):
-        self.count = getattr(self, "count", 0) + 1
-        if self.count == AFTER:
+        if self.count + 1 == AFTER:
             os.kill(os.getpid(), signal.SIGKILL)
+        self.tick()
         super().send(payload)
 
 
+class KilledReceiver(PipeReceiver, _Counting):
+    def recv(self, timeout=None):
+        if self.tick() and self.count == AFTER:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().recv(timeout)
+
+
+class HungReceiver(PipeReceiver, _Counting):
+    def recv(self, timeout=None):
+        if self.tick() and self.count == AFTER:
+            time.sleep(3600)  # stops reading, stays alive
+        return super().recv(timeout)
+
+
+# Channel classes at module level: spawned workers import them by name.
+class LossyChannel(PipeChannel):
+    sender_class = LossySender
+
+
+class DuplicatingChannel(PipeChannel):
+    sender_class = DuplicatingSender
+
+
+class CorruptingChannel(PipeChannel):
+    sender_class = CorruptingSender
+
+
 class DyingProducerChannel(PipeChannel):
-    def _sender(self, index):
-        return KilledSender([writer for _, writer in self._pipes[index]])
+    sender_class = KilledSender
+
+
+class DyingConsumerChannel(PipeChannel):
+    receiver_class = KilledReceiver
+
+
+class HangingConsumerChannel(PipeChannel):
+    receiver_class = HungReceiver
+
+
+class LossyBackend(PipeBackend):
+    name, channel_class = "lossy-pipe", LossyChannel
+
+
+class DuplicatingBackend(PipeBackend):
+    name, channel_class = "duplicating-pipe", DuplicatingChannel
+
+
+class CorruptingBackend(PipeBackend):
+    name, channel_class = "corrupting-pipe", CorruptingChannel
 
 
 class DyingProducerBackend(PipeBackend):
-    name = "dying-producer"
-    channel_class = DyingProducerChannel
+    name, channel_class = "dying-producer", DyingProducerChannel
+
+
+class DyingConsumerBackend(PipeBackend):
+    name, channel_class = "dying-consumer", DyingConsumerChannel
+
+
+class HangingConsumerBackend(PipeBackend):
+    name, channel_class = "hanging-consumer", HangingConsumerChannel
 
 
 ALL = {cls.name: f"tests.faulty:{cls.__name__}" for cls in (

@@ -23,17 +23,7 @@ from backends.harness import PointFailed, ThroughputRun, measure_throughput
 
 ROOT = Path(__file__).resolve().parent.parent
 AVAILABLE = [name for name in backends.names() if backends.unavailable(name) is None]
-
-
-@pytest.fixture(autouse=True)
-def no_leftovers():
-    from backends.testing import _live_descendants, _temp_paths, _wait_until_gone
-
-    def ours() -> set[str]:  # temp names carry the pid of the process that made them
-        return {path for path in _temp_paths() if f"-{os.getpid()}-" in path}
-    yield
-    assert not _wait_until_gone(_live_descendants, 5), "child processes left behind"
-    assert not _wait_until_gone(ours, 5), "temp files left behind"
+pytestmark = pytest.mark.usefixtures("no_leftovers")
 
 
 def _kill_later(pid: int, sig: int = signal.SIGKILL, after: float = 0.4) -> threading.Timer:

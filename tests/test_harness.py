@@ -23,6 +23,7 @@ CONTRACT_THROUGHPUT = {"backend", "size", "producers", "consumers", "messages", 
 CONTRACT_LATENCY = {"backend", "size", "samples", "rtt_p50_us", "rtt_p90_us", "rtt_p99_us",
                     "rtt_p999_us", "rtt_max_us"}
 AVAILABLE = [name for name in backends.names() if backends.unavailable(name) is None]
+pytestmark = pytest.mark.usefixtures("no_leftovers")
 
 
 @pytest.fixture(autouse=True)
@@ -31,18 +32,6 @@ def _faulty_backends():
     yield
     for name in faulty.ALL:
         backends.registry._registered.pop(name, None)
-
-
-@pytest.fixture(autouse=True)
-def no_leftovers():
-    """Every test here ends with no child process and no ipc-bench temp file."""
-    from backends.testing import _live_descendants, _temp_paths, _wait_until_gone
-
-    def ours() -> set[str]:  # temp names carry the pid of the process that made them
-        return {path for path in _temp_paths() if f"-{os.getpid()}-" in path}
-    yield
-    assert not _wait_until_gone(_live_descendants, 5), "child processes left behind"
-    assert not _wait_until_gone(ours, 5), "temp files left behind"
 
 
 @pytest.mark.timeout(60)

@@ -7,8 +7,15 @@ between 64 and 10,000 messages); the report divides by the time to get messages 
 from backends import grid
 from backends.harness import ThroughputRun
 
-from .common import ASV_TIMEOUT, BACKENDS, POINT_TIMEOUT, PROCS, SIZES, parse_procs, \
-    skip_unless_runnable
+from .common import (
+    ASV_TIMEOUT,
+    BACKENDS,
+    POINT_TIMEOUT,
+    PROCS,
+    SIZES,
+    parse_procs,
+    skip_unless_runnable,
+)
 
 
 class _HarnessClock:

@@ -1,0 +1,141 @@
+"""The ``report`` and ``recommend`` subcommands, wired into ``ipc-bench`` by ``backends.cli``.
+
+Comparison: when the results hold two or more result sets (one per machine, commit and Python
+environment), ``report`` compares the newest with the one measured before it, unless told
+otherwise with ``--current``/``--baseline`` or ``--no-compare``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from backends.grid import parse_procs, parse_size
+from reports.errors import ReportError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# ipc-bench imports this module to build its parser for every command: pandas and matplotlib
+# are imported only when a report or a recommendation is made.
+DEFAULT_RESULTS_DIR = ".asv/results"  # as reports.results.DEFAULT_RESULTS_DIR
+_SELECTOR = "a result set: a machine name, a commit hash prefix, a Python version (3.12), or " \
+            "the machine/file id shown in the report"
+
+
+def configure_report(parser: argparse.ArgumentParser) -> None:
+    parser.description = ("Write an HTML page, a Markdown summary and a CSV from the asv "
+                          "results. With two or more result sets, the newest is compared with "
+                          "the one measured before it.")
+    _results_options(parser)
+    parser.add_argument("--out", metavar="DIR", default="report",
+                        help="where to write report.html, report.md and results.csv "
+                             "(default: report/)")
+    parser.add_argument("--current", metavar="SET",
+                        help=f"the result set to report on (default: the newest); {_SELECTOR}")
+    parser.add_argument("--baseline", metavar="SET_OR_DIR",
+                        help=f"what to compare with (default: the set measured before the "
+                             f"current one): {_SELECTOR}; or another results directory, "
+                             f"whose newest set is used")
+    parser.add_argument("--no-compare", action="store_true",
+                        help="report on one result set without a comparison")
+    parser.add_argument("--scaling-size", metavar="SIZE",
+                        help="message size of the scaling plot (default: the smallest size "
+                             "measured at the most process counts)")
+
+
+def run_report(args: argparse.Namespace) -> int:
+    _check_libraries()
+    from reports.comparison import choose_sets, load_baseline
+    from reports.render import write_report
+
+    size = parse_size(args.scaling_size) if args.scaling_size else None
+    frame = _load(args)
+    # Chosen before another directory's sets join the frame: they may be newer.
+    current = choose_sets(frame, args.current)[0]
+    baseline = args.baseline
+    if baseline and not args.no_compare:
+        frame, baseline = load_baseline(frame, baseline)
+    files = write_report(frame, args.out, current=current,
+                         baseline=None if args.no_compare else baseline,
+                         compare_sets=not args.no_compare, scaling_size=size,
+                         source=str(args.results))
+    rows = frame[frame["result_set"] == current]
+    failed = int((rows["status"] == "failed").sum())
+    print(f"report:   {files.html}")
+    print(f"summary:  {files.markdown}")
+    print(f"data:     {files.csv}")
+    if failed:
+        print(f"note: {failed} point{'s' if failed != 1 else ''} failed; the report lists them")
+    return 0
+
+
+def configure_recommend(parser: argparse.ArgumentParser) -> None:
+    parser.description = ("Rank the backends for one workload from the measured results; the "
+                          "nearest measured point stands in for one that was not measured.")
+    parser.add_argument("--size", required=True, metavar="SIZE",
+                        help="message size: bytes or a suffix (64, 4KiB, 1MiB)")
+    parser.add_argument("--procs", required=True, metavar="PxC",
+                        help="producers x consumers, e.g. 1x1 or 4x2")
+    parser.add_argument("--require", metavar="CAPABILITY", nargs="+", action="extend",
+                        default=[], help="only backends with these capabilities "
+                                         "(e.g. cross-host, joinable)")
+    parser.add_argument("--by", choices=["throughput", "latency"], default="throughput",
+                        help="rank by messages per second (default) or by p50 round trip")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    _results_options(parser)
+    parser.add_argument("--current", metavar="SET",
+                        help=f"the result set to use (default: the newest); {_SELECTOR}")
+
+
+def run_recommend(args: argparse.Namespace, capabilities: Mapping[str, frozenset[str]]) -> int:
+    _check_libraries()
+    from reports.comparison import choose_sets
+    from reports.recommendation import recommend
+
+    size = parse_size(args.size)
+    producers, consumers = parse_procs(args.procs)
+    frame = _load(args)
+    result_set = choose_sets(frame, args.current)[0]
+    choice = recommend(frame, size, producers, consumers, require=args.require,
+                       capabilities=capabilities, by=args.by, result_set=result_set)
+    print(json.dumps(choice.as_dict()) if args.json else choice.text())
+    return 0
+
+
+def _results_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--results", metavar="DIR", default=DEFAULT_RESULTS_DIR,
+                        help=f"asv results directory (default: {DEFAULT_RESULTS_DIR})")
+    parser.add_argument("--machine", metavar="NAME",
+                        help="only the results of this asv machine")
+    parser.add_argument("-b", "--backends", metavar="NAMES",
+                        help="only these backends, comma-separated")
+
+
+def _check_libraries() -> None:
+    for name in ("pandas", "matplotlib"):
+        try:
+            __import__(name)
+        except ImportError:
+            raise ReportError(f"reports need pandas and matplotlib ({name} is missing): "
+                              f"pip install 'ipc-bench[report]'") from None
+
+
+def _load(args: argparse.Namespace) -> pd.DataFrame:
+    from reports.results import load_results
+
+    frame = load_results(args.results, args.machine)
+    if args.backends:
+        wanted = [name.strip() for name in args.backends.split(",") if name.strip()]
+        measured = sorted(frame.loc[frame["status"] != "skipped", "backend"].dropna().unique())
+        for name in wanted:
+            if name not in measured:
+                close = difflib.get_close_matches(name, measured, n=1, cutoff=0.5)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                raise ReportError(f"unknown backend {name!r}: not in the results.{hint} "
+                                  f"Measured backends: {', '.join(measured)}")
+        frame = frame[frame["backend"].isin(wanted)].reset_index(drop=True)
+    return frame

@@ -1,0 +1,247 @@
+"""Plots: each a pure function, tidy DataFrame in, matplotlib Figure out.
+
+Figures are made without pyplot, so there is no global state and nothing to close, and they
+render with Agg whatever backend the caller's pyplot uses. Each function plots one result set:
+the newest in the frame, unless the caller filtered the frame to the one it wants.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from backends.grid import format_size
+from reports.results import only_set
+
+#: The built-in backends first, in a fixed order, so each keeps its colour from plot to plot.
+BACKEND_ORDER = ["pipe", "queue", "joinable-queue", "manager-queue", "file-lock", "zmq-ipc",
+                 "zmq-tcp"]
+_PALETTE = [matplotlib.colormaps["tab10"](i) for i in range(10)] + \
+    [matplotlib.colormaps["Dark2"](i) for i in range(8)]
+
+
+def ordered_backends(names: object) -> list[str]:
+    present = {str(n) for n in names}
+    known = [n for n in BACKEND_ORDER if n in present]
+    return known + sorted(present - set(known))
+
+
+def backend_color(name: str, names: list[str]) -> tuple:
+    everyone = ordered_backends([*BACKEND_ORDER, *names])
+    return _PALETTE[everyone.index(name) % len(_PALETTE)]
+
+
+def procs_order(frame: pd.DataFrame) -> list[str]:
+    """Process counts as measured, fewest processes first ('1x1', '1x4', '4x1', '4x4')."""
+    pairs = frame[["procs", "producers", "consumers"]].dropna().drop_duplicates()
+    pairs = pairs.assign(total=pairs["producers"] + pairs["consumers"])
+    return list(pairs.sort_values(["total", "producers"])["procs"])
+
+
+def throughput_points(frame: pd.DataFrame) -> pd.DataFrame:
+    """The newest set's measured throughput points (status ok)."""
+    rows = only_set(frame)
+    return rows[(rows["metric"] == "batch_seconds") & (rows["status"] == "ok")]
+
+
+def plot_throughput(frame: pd.DataFrame, y: str = "mb_per_s") -> Figure:
+    """Throughput against message size, one line per backend, log-log, a panel per PxC.
+
+    ``y`` is ``"mb_per_s"`` or ``"msgs_per_s"``.
+    """
+    points = throughput_points(frame)
+    procs = procs_order(points) or ["none"]
+    columns = min(len(procs), 2)
+    rows = (len(procs) + columns - 1) // columns
+    fig = Figure(figsize=(4.6 * columns + 1.6, 3.4 * rows), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False, sharex=True, sharey=True).ravel()
+    if points.empty:
+        return _empty(fig, axes[0], "no throughput results")
+    backends = ordered_backends(points["backend"].unique())
+    for ax, count in zip(axes, procs, strict=False):
+        panel = points[points["procs"] == count]
+        for backend in backends:
+            line = panel[panel["backend"] == backend].sort_values("size_bytes")
+            if not line.empty:
+                ax.plot(line["size_bytes"].astype(float), line[y], marker="o", label=backend,
+                        color=backend_color(backend, backends))
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_title(f"{count} (producers x consumers)")
+        ax.set_xlabel("message size")
+        _size_ticks(ax, points["size_bytes"])
+        ax.grid(True, which="major", alpha=0.3)
+    for ax in axes[len(procs):]:
+        ax.set_visible(False)
+    for ax in axes[::columns]:
+        ax.set_ylabel("MB/s" if y == "mb_per_s" else "messages/s")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper")
+    fig.suptitle("Throughput against message size")
+    return fig
+
+
+def plot_latency(frame: pd.DataFrame) -> Figure:
+    """Round-trip latency against message size: the p50 line, a band up to p99, per backend."""
+    rows = only_set(frame)
+    rows = rows[rows["metric"].isin(["rtt_p50_us", "rtt_p99_us"]) & (rows["status"] == "ok")]
+    fig = Figure(figsize=(7, 4.2), layout="constrained")
+    ax = fig.subplots()
+    if rows.empty:
+        return _empty(fig, ax, "no latency results")
+    table = rows.pivot_table(index=["backend", "size_bytes"], columns="metric", values="value")
+    backends = ordered_backends(table.index.get_level_values("backend").unique())
+    for backend in backends:
+        line = table.loc[backend].sort_index()
+        sizes = line.index.astype(float)
+        color = backend_color(backend, backends)
+        if "rtt_p50_us" in line:
+            ax.plot(sizes, line["rtt_p50_us"], marker="o", label=backend, color=color)
+        if "rtt_p50_us" in line and "rtt_p99_us" in line:
+            ax.fill_between(sizes, line["rtt_p50_us"], line["rtt_p99_us"], color=color,
+                            alpha=0.1, linewidth=0)
+            ax.plot(sizes, line["rtt_p99_us"], linestyle=":", linewidth=1, color=color,
+                    label=f"_{backend} p99")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    _size_ticks(ax, rows["size_bytes"])
+    ax.set_xlabel("message size")
+    ax.set_ylabel("round trip, µs (line p50, band to dotted p99)")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(loc="upper left", fontsize="small")
+    ax.set_title("Ping-pong latency against message size")
+    return fig
+
+
+def scaling_size(frame: pd.DataFrame) -> int | None:
+    """The size the scaling plot uses by default: the smallest measured at the most PxC."""
+    points = throughput_points(frame)
+    if points.empty:
+        return None
+    counts = points.groupby("size_bytes")["procs"].nunique()
+    return int(counts[counts == counts.max()].index.min())
+
+
+def plot_scaling(frame: pd.DataFrame, size_bytes: int | None = None) -> Figure:
+    """Messages per second against producers x consumers at one size, one line per backend.
+
+    Process counts beyond the machine's cores are shaded: they oversubscribe the CPU.
+    """
+    points = throughput_points(frame)
+    size_bytes = scaling_size(frame) if size_bytes is None else size_bytes
+    points = points[points["size_bytes"] == size_bytes]
+    fig = Figure(figsize=(7, 4.2), layout="constrained")
+    ax = fig.subplots()
+    if points.empty:
+        return _empty(fig, ax, "no throughput results at this size")
+    procs = procs_order(points)
+    backends = ordered_backends(points["backend"].unique())
+    for backend in backends:
+        line = points[points["backend"] == backend].set_index("procs")["msgs_per_s"]
+        x = [i for i, p in enumerate(procs) if p in line.index]
+        ax.plot(x, [line[procs[i]] for i in x], marker="o", label=backend,
+                color=backend_color(backend, backends))
+    cores = points["num_cpu"].dropna()
+    if not cores.empty:
+        totals = points.drop_duplicates("procs").set_index("procs")
+        over = [i for i, p in enumerate(procs)
+                if totals.loc[p, "producers"] + totals.loc[p, "consumers"] > cores.iloc[0]]
+        for i in over:
+            ax.axvspan(i - 0.5, i + 0.5, color="grey", alpha=0.12, linewidth=0)
+        if over:
+            ax.text(over[0] - 0.45, 0.02, f"shaded: more processes than the {cores.iloc[0]} "
+                    f"cores", transform=ax.get_xaxis_transform(), fontsize="small")
+    ax.set_xticks(range(len(procs)), procs)
+    ax.set_xlim(-0.5, len(procs) - 0.5)
+    ax.set_yscale("log")
+    ax.set_xlabel("producers x consumers")
+    ax.set_ylabel("messages/s")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(loc="best", fontsize="small")
+    ax.set_title(f"Scaling at {format_size(size_bytes)} messages")
+    return fig
+
+
+def best_backends(frame: pd.DataFrame) -> pd.DataFrame:
+    """The fastest backend (messages/s) per size and process count: rows PxC, columns size."""
+    points = throughput_points(frame)
+    if points.empty:
+        return pd.DataFrame()
+    best = points.loc[points.groupby(["procs", "size_bytes"])["msgs_per_s"].idxmax()]
+    table = best.pivot(index="procs", columns="size_bytes", values="backend")
+    return table.reindex(index=[p for p in procs_order(points) if p in table.index],
+                         columns=sorted(table.columns))
+
+
+def best_speeds(frame: pd.DataFrame) -> pd.DataFrame:
+    """The best backend's messages per second, laid out like ``best_backends``."""
+    points = throughput_points(frame)
+    if points.empty:
+        return pd.DataFrame()
+    table = points.pivot_table(index="procs", columns="size_bytes", values="msgs_per_s",
+                               aggfunc="max")
+    return table.reindex(index=[p for p in procs_order(points) if p in table.index],
+                         columns=sorted(table.columns))
+
+
+def si(value: float) -> str:
+    """3 significant digits with a k/M/G suffix: 4272677 -> '4.27M', 273.4 -> '273'."""
+    if value is None or not np.isfinite(value):
+        return "–"
+    for suffix, factor in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= factor * 0.9995:
+            return f"{value / factor:.3g}{suffix}"
+    return f"{value:.3g}"
+
+
+def num(value: float) -> str:
+    """3 significant digits, thousands separated: 3781.2 -> '3,780', 70.064 -> '70.1'."""
+    if value is None or not np.isfinite(value):
+        return "–"
+    rounded = float(f"{value:.3g}")
+    return f"{rounded:,.0f}" if abs(rounded) >= 100 else f"{rounded:.3g}"
+
+
+def plot_best_backend(frame: pd.DataFrame) -> Figure:
+    """A map of the fastest backend for each (message size, producers x consumers) cell."""
+    table = best_backends(frame)
+    fig = Figure(figsize=(1.6 * max(len(table.columns), 2) + 3, 0.7 * max(len(table), 2) + 1.6),
+                 layout="constrained")
+    ax = fig.subplots()
+    if table.empty:
+        return _empty(fig, ax, "no throughput results")
+    backends = ordered_backends(pd.unique(table.values.ravel()[pd.notna(table.values.ravel())]))
+    index = {name: i for i, name in enumerate(backends)}
+    grid = np.array([[index.get(v, np.nan) if isinstance(v, str) else np.nan for v in row]
+                     for row in table.values], dtype=float)
+    colors = ListedColormap([backend_color(b, backends) for b in backends])
+    ax.imshow(grid, cmap=colors, vmin=-0.5, vmax=len(backends) - 0.5, aspect="auto")
+    speeds = best_speeds(frame)
+    for (r, c), value in np.ndenumerate(table.values):
+        if isinstance(value, str):
+            speed = speeds.iloc[r, c]
+            ax.text(c, r, f"{value}\n{si(speed)} msg/s", ha="center", va="center",
+                    fontsize="small", color="white", fontweight="bold")
+    ax.set_xticks(range(len(table.columns)), [format_size(int(s)) for s in table.columns])
+    ax.set_yticks(range(len(table.index)), list(table.index))
+    ax.set_xlabel("message size")
+    ax.set_ylabel("producers x consumers")
+    ax.legend(handles=[Patch(color=backend_color(b, backends), label=b) for b in backends],
+              loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+    ax.set_title("Fastest backend (messages/s)")
+    return fig
+
+
+def _size_ticks(ax, sizes: pd.Series) -> None:
+    ticks = sorted({int(s) for s in sizes.dropna()})
+    ax.set_xticks(ticks, [format_size(s) for s in ticks])
+    ax.minorticks_off()
+
+
+def _empty(fig: Figure, ax, message: str) -> Figure:
+    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes)
+    ax.set_axis_off()
+    return fig

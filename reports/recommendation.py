@@ -1,0 +1,252 @@
+"""Which backend for this workload? A ranking drawn from the measured results only.
+
+The capabilities come from the caller (the CLI asks the registry): this package never imports a
+backend. When the asked-for point was not measured, the nearest measured one is used, and the
+recommendation says so.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from backends.grid import format_size
+from reports.plots import num, si
+from reports.results import ReportError, only_set
+
+#: The contract's capabilities; plugins may bring more, found in the caller's mapping.
+CAPABILITIES = frozenset({"multi-producer", "multi-consumer", "fifo", "bounded", "joinable",
+                          "cross-host"})
+
+
+@dataclass
+class Recommendation:
+    """The ranking for one workload, best first, and what it rests on."""
+
+    size_bytes: int
+    producers: int
+    consumers: int
+    measured_size_bytes: int
+    measured_producers: int
+    measured_consumers: int
+    #: One row per backend: backend, msgs_per_s, mb_per_s, rtt_p50_us, rtt_p99_us, ci_low, ci_high
+    ranking: pd.DataFrame
+    reason: str
+    result_set: str
+    by: str = "throughput"
+    latency_size_bytes: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def exact(self) -> bool:
+        return (self.size_bytes, self.producers, self.consumers) == (
+            self.measured_size_bytes, self.measured_producers, self.measured_consumers)
+
+    @property
+    def best(self) -> str:
+        return str(self.ranking["backend"].iloc[0])
+
+    def text(self) -> str:
+        """The ranking as a plain-text table, with the notes and the reason."""
+        asked = f"{format_size(self.size_bytes)} messages, {self.producers}x{self.consumers}"
+        lines = [f"Workload: {asked} (producers x consumers); results: {self.result_set}"]
+        lines += [f"Note: {note}" for note in self.notes]
+        header = f"{'rank':>4}  {'backend':<16} {'msgs/s':>9} {'MB/s':>9} {'p50 µs':>9} " \
+                 f"{'p99 µs':>9}"
+        lines += ["", header, "-" * len(header)]
+        for rank, row in enumerate(self.ranking.itertuples(), start=1):
+            lines.append(f"{rank:>4}  {row.backend:<16} {si(row.msgs_per_s):>9} "
+                         f"{num(row.mb_per_s):>9} {num(row.rtt_p50_us):>9} "
+                         f"{num(row.rtt_p99_us):>9}")
+        lines += ["", self.reason]
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict:
+        return {
+            "size_bytes": self.size_bytes, "producers": self.producers,
+            "consumers": self.consumers, "measured_size_bytes": self.measured_size_bytes,
+            "measured_producers": self.measured_producers,
+            "measured_consumers": self.measured_consumers, "exact": self.exact,
+            "latency_size_bytes": self.latency_size_bytes, "by": self.by,
+            "result_set": self.result_set, "best": self.best, "reason": self.reason,
+            "notes": self.notes,
+            "ranking": [{k: (None if isinstance(v, float) and math.isnan(v) else v)
+                         for k, v in row.items()}
+                        for row in self.ranking.drop(columns=["ci_low", "ci_high"])
+                        .to_dict("records")],
+        }
+
+
+def check_capabilities(require: Iterable[str],
+                       capabilities: Mapping[str, frozenset[str]]) -> list[str]:
+    """The required capabilities, checked against the known ones (ReportError if unknown)."""
+    known = sorted(CAPABILITIES.union(*capabilities.values()))
+    wanted = list(dict.fromkeys(require))
+    for name in wanted:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ReportError(f"unknown capability {name!r}.{hint} "
+                              f"Known capabilities: {', '.join(known)}")
+    return wanted
+
+
+def recommend(frame: pd.DataFrame, size_bytes: int, producers: int, consumers: int,
+              require: Iterable[str] = (),
+              capabilities: Mapping[str, frozenset[str]] | None = None,
+              by: str = "throughput", result_set: str | None = None) -> Recommendation:
+    """Rank the measured backends for ``size_bytes`` messages with ``producers`` x ``consumers``.
+
+    ``by`` is ``"throughput"`` (messages per second, highest first) or ``"latency"`` (p50
+    round trip, lowest first). Backends lacking a ``require``d capability in ``capabilities``
+    are left out. Raises ReportError when nothing measured fits.
+    """
+    if by not in ("throughput", "latency"):
+        raise ReportError(f"cannot rank by {by!r}: use throughput or latency")
+    capabilities = dict(capabilities or {})
+    wanted = check_capabilities(require, capabilities)
+    rows = only_set(frame, result_set)
+    result_set = str(rows["result_set"].iloc[0]) if not rows.empty else str(result_set)
+    points = rows[(rows["metric"] == "batch_seconds") & (rows["status"] == "ok")]
+    if points.empty:
+        raise ReportError(f"no throughput results in {result_set} to recommend from")
+    notes: list[str] = []
+    measured = sorted(points["backend"].unique())
+    if wanted:
+        fitting = [b for b in measured if set(wanted) <= capabilities.get(b, frozenset())]
+        unknown = [b for b in measured if b not in capabilities]
+        left_out = [b for b in measured if b not in fitting]
+        if not fitting:
+            raise ReportError(f"no measured backend has {' and '.join(wanted)} "
+                              f"(measured: {', '.join(measured)})")
+        notes.append(f"requiring {', '.join(wanted)} leaves out {', '.join(left_out)}"
+                     if left_out else f"every measured backend has {', '.join(wanted)}")
+        if unknown:
+            notes.append(f"capabilities unknown here (not installed?) for {', '.join(unknown)}")
+        points = points[points["backend"].isin(fitting)]
+
+    point = _nearest(points, size_bytes, producers, consumers)
+    at = points[(points["size_bytes"] == point[0]) & (points["producers"] == point[1])
+                & (points["consumers"] == point[2])]
+    if point != (size_bytes, producers, consumers):
+        notes.append(f"{format_size(size_bytes)} with {producers}x{consumers} was not measured; "
+                     f"using the nearest measured point, {format_size(point[0])} with "
+                     f"{point[1]}x{point[2]}")
+    missing = sorted(set(points["backend"]) - set(at["backend"]))
+    if missing:
+        notes.append(f"not measured (or failed) at that point: {', '.join(missing)}")
+    cores = rows["num_cpu"].dropna()
+    if not cores.empty and point[1] + point[2] > cores.iloc[0]:
+        notes.append(f"{point[1]}x{point[2]} runs {point[1] + point[2]} processes on "
+                     f"{cores.iloc[0]} cores: the CPU is oversubscribed, so scheduling weighs "
+                     f"on these numbers as much as the mechanism")
+
+    latency, latency_size = _latency(rows, set(at["backend"]), point[0])
+    if latency_size is None:
+        notes.append("no latency results for these backends")
+    elif latency_size != point[0]:
+        notes.append(f"latency was not measured at {format_size(point[0])}; showing "
+                     f"{format_size(latency_size)}")
+    ranking = pd.DataFrame({
+        "backend": at["backend"].to_numpy(),
+        "msgs_per_s": at["msgs_per_s"].to_numpy(),
+        "mb_per_s": at["mb_per_s"].to_numpy(),
+        # The batch time's interval, turned into messages per second (low, high); asv stores
+        # an infinite one for a single sample, which says nothing.
+        "ci_low": (at["batch_messages"] / at["ci_99_b"]).to_numpy(dtype=float, na_value=np.nan),
+        "ci_high": (at["batch_messages"] / at["ci_99_a"]).to_numpy(dtype=float, na_value=np.nan),
+    })
+    unknown_ci = ~(np.isfinite(at["ci_99_a"].to_numpy()) & np.isfinite(at["ci_99_b"].to_numpy()))
+    ranking.loc[unknown_ci, ["ci_low", "ci_high"]] = math.nan
+    ranking = ranking.merge(latency, on="backend", how="left")
+    for column in ("rtt_p50_us", "rtt_p99_us"):
+        if column not in ranking:
+            ranking[column] = math.nan
+    if by == "latency" and ranking["rtt_p50_us"].notna().any():
+        ranking = ranking.sort_values(["rtt_p50_us", "msgs_per_s"], ascending=[True, False],
+                                      na_position="last")
+    else:
+        if by == "latency":
+            notes.append("no latency results: ranked by throughput")
+            by = "throughput"
+        ranking = ranking.sort_values("msgs_per_s", ascending=False)
+    ranking = ranking[["backend", "msgs_per_s", "mb_per_s", "rtt_p50_us", "rtt_p99_us",
+                       "ci_low", "ci_high"]].reset_index(drop=True)
+    return Recommendation(
+        size_bytes=size_bytes, producers=producers, consumers=consumers,
+        measured_size_bytes=point[0], measured_producers=point[1], measured_consumers=point[2],
+        ranking=ranking, reason=_reason(ranking, by, point), result_set=result_set, by=by,
+        latency_size_bytes=latency_size, notes=notes)
+
+
+def _nearest(points: pd.DataFrame, size_bytes: int, producers: int,
+             consumers: int) -> tuple[int, int, int]:
+    # Distance on log scales: 64 B -> 1 KiB is as far as 1 KiB -> 16 KiB, 1x1 -> 1x4 as 1x4 -> 1x16.
+    measured = points.groupby(["size_bytes", "producers", "consumers"])["backend"].nunique()
+
+    def distance(key: tuple[int, int, int]) -> tuple:
+        size, p, c = (int(k) for k in key)
+        far = (abs(math.log2(max(size, 1) / max(size_bytes, 1)))
+               + abs(math.log2(p / producers)) + abs(math.log2(c / consumers)))
+        return round(far, 9), -measured[key], size, p, c
+
+    size, p, c = min(measured.index, key=distance)
+    return int(size), int(p), int(c)
+
+
+def _latency(rows: pd.DataFrame, backends: set[str],
+             size_bytes: int) -> tuple[pd.DataFrame, int | None]:
+    latency = rows[rows["metric"].isin(["rtt_p50_us", "rtt_p99_us"]) & (rows["status"] == "ok")
+                   & rows["backend"].isin(backends)]
+    if latency.empty:
+        return pd.DataFrame({"backend": []}), None
+    sizes = sorted(int(s) for s in latency["size_bytes"].dropna().unique())
+    nearest = min(sizes, key=lambda s: (abs(math.log2(max(s, 1) / max(size_bytes, 1))), s))
+    table = latency[latency["size_bytes"] == nearest].pivot_table(
+        index="backend", columns="metric", values="value")
+    return table.reset_index(), nearest
+
+
+def _reason(ranking: pd.DataFrame, by: str, point: tuple[int, int, int]) -> str:
+    top = ranking.iloc[0]
+    where = f"{format_size(point[0])} messages with {point[1]}x{point[2]}"
+    if len(ranking) == 1:
+        return f"{top.backend} is the only measured backend that fits, at {where}."
+    second = ranking.iloc[1]
+    if by == "latency":
+        sentence = (f"{top.backend} has the lowest median round trip at {where}: "
+                    f"{num(top.rtt_p50_us)} µs against {num(second.rtt_p50_us)} µs for "
+                    f"{second.backend}")
+        if top.msgs_per_s < ranking["msgs_per_s"].max():
+            fastest = ranking.loc[ranking["msgs_per_s"].idxmax()]
+            sentence += (f"; for throughput {fastest.backend} is faster "
+                         f"({si(fastest.msgs_per_s)} against {si(top.msgs_per_s)} msgs/s)")
+        return sentence + "."
+    sentence = (f"{top.backend} moves the most messages at {where}: {si(top.msgs_per_s)} msgs/s "
+                f"({num(top.mb_per_s)} MB/s), {top.msgs_per_s / second.msgs_per_s:.2f}x "
+                f"{second.backend}")
+    if _overlap(top, second):
+        sentence += (", but the two overlap within the measured noise (99% intervals), so "
+                     "treat them as tied")
+    p50 = ranking["rtt_p50_us"]
+    if p50.notna().any():
+        if top.rtt_p50_us == p50.min():
+            sentence += f"; it also has the lowest median round trip ({num(top.rtt_p50_us)} µs)"
+        else:
+            quickest = ranking.loc[p50.idxmin()]
+            sentence += (f"; if latency matters more, {quickest.backend} has the lowest median "
+                         f"round trip ({num(quickest.rtt_p50_us)} µs against "
+                         f"{num(top.rtt_p50_us)} µs)")
+    return sentence + "."
+
+
+def _overlap(a: pd.Series, b: pd.Series) -> bool:
+    bounds = [a.ci_low, a.ci_high, b.ci_low, b.ci_high]
+    if any(math.isnan(x) for x in bounds):
+        return False
+    return a.ci_low <= b.ci_high and b.ci_low <= a.ci_high

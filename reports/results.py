@@ -1,0 +1,397 @@
+"""asv results files -> one tidy pandas DataFrame.
+
+Reads ``<results_dir>/benchmarks.json`` and every ``<results_dir>/<machine>/*.json`` result file
+(asv results format version 2). One result file is one *result set*: one machine, one commit,
+one environment. The DataFrame has one row per result set, metric, backend, size and process
+count, failed (null) and skipped (NaN) points included with their ``status``.
+
+asv records no library versions for an existing environment: run-suite.sh writes them, with the
+commit, to ``<results_dir>/<machine>/ipc-bench-environment.json`` right after ``asv run``
+(``python -m backends.machine`` plus ``commit`` and ``written_at``). A result set of that machine
+and commit gets them in the ``measured_*`` columns; a malformed file is ignored, and
+``environment_note`` says why.
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import json
+import math
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from backends.errors import UsageError
+from backends.grid import batch_messages, parse_procs
+from reports.errors import ReportError
+
+DEFAULT_RESULTS_DIR = Path(".asv/results")
+#: run-suite.sh's record of what the suite measured with, in each machine's directory.
+ENVIRONMENT_FILE = "ipc-bench-environment.json"
+
+#: asv benchmark name -> metric name (units in the name); other benchmarks keep their own name.
+METRICS = {
+    "bench_throughput.Throughput.time_batch": "batch_seconds",
+    "bench_latency.Latency.track_rtt_p50_us": "rtt_p50_us",
+    "bench_latency.Latency.track_rtt_p99_us": "rtt_p99_us",
+    "bench_fidelity.Fidelity.track_throughput_ratio": "fidelity_throughput_ratio",
+    "bench_fidelity.Fidelity.track_rtt_p50_ratio": "fidelity_rtt_p50_ratio",
+}
+# Used when benchmarks.json is missing: the suite's documented parameter names.
+_KNOWN_PARAM_NAMES = {
+    "bench_throughput.Throughput.time_batch": ["backend", "size_bytes", "procs"],
+    "bench_latency.Latency.track_rtt_p50_us": ["backend", "size_bytes"],
+    "bench_latency.Latency.track_rtt_p99_us": ["backend", "size_bytes"],
+    "bench_fidelity.Fidelity.track_throughput_ratio": ["mechanism", "size_bytes"],
+    "bench_fidelity.Fidelity.track_rtt_p50_ratio": ["mechanism", "size_bytes"],
+}
+_MACHINE_KEYS = ("machine", "cpu", "num_cpu", "ram", "os", "arch")
+#: ENVIRONMENT_FILE's keys (backends.machine.machine_info) -> the frame's columns; None allowed
+#: for the versions of what was not installed.
+_ENVIRONMENT = {"cpu_model": "measured_cpu_model", "python": "measured_python",
+                "ipc_bench": "measured_ipc_bench", "pyzmq": "measured_pyzmq",
+                "libzmq": "measured_libzmq"}
+_OPTIONAL_VERSIONS = ("ipc_bench", "pyzmq", "libzmq")
+_STAT_COLUMNS = {"stats_ci_99_a": "ci_99_a", "stats_ci_99_b": "ci_99_b",
+                 "stats_q_25": "q_25", "stats_q_75": "q_75", "stats_repeat": "repeat"}
+
+#: The DataFrame's columns, in order.
+COLUMNS = [
+    "result_set", "machine", "cpu", "num_cpu", "ram", "os", "arch", "python", "commit", "env",
+    *_ENVIRONMENT.values(), "environment_note",
+    "date", "benchmark", "metric", "unit", "backend", "size_bytes", "producers", "consumers",
+    "procs", "status", "value", "ci_99_a", "ci_99_b", "q_25", "q_75", "repeat",
+    "batch_messages", "seconds", "msgs_per_s", "mb_per_s",
+]
+
+
+def load_results(results_dir: str | Path = DEFAULT_RESULTS_DIR,
+                 machine: str | None = None) -> pd.DataFrame:
+    """Every result set under ``results_dir`` (or only ``machine``'s) as a tidy DataFrame.
+
+    ``value`` is in ``unit`` (seconds for a throughput batch, microseconds for latency);
+    throughput rows also carry ``msgs_per_s`` and ``mb_per_s`` (MB = 10^6 bytes). ``status`` is
+    ``ok``, ``failed`` (asv stored null) or ``skipped`` (asv stored NaN). ``date`` is when the
+    set was run (UTC). The ``measured_*`` columns hold what ENVIRONMENT_FILE recorded for the
+    set's machine and commit (else null). Raises ReportError when there is nothing readable to
+    report on, or a file is not what asv writes.
+    """
+    root = Path(results_dir)
+    if not root.is_dir():
+        raise ReportError(f"no results at {root}: run the asv suite first "
+                          f"(asv run --python=same --set-commit-hash HEAD)")
+    machine_dirs = sorted(p for p in root.iterdir() if p.is_dir())
+    if machine is not None:
+        known = [p.name for p in machine_dirs if (p / "machine.json").exists()
+                 or any(_result_files(p))]
+        if machine not in known:
+            raise ReportError(f"no results for machine {machine!r} in {root}; "
+                              f"machines there: {', '.join(known) or 'none'}")
+        machine_dirs = [root / machine]
+    files = [f for d in machine_dirs for f in _result_files(d)]
+    if not files:
+        raise ReportError(f"no results in {root}: run the asv suite first "
+                          f"(asv run --python=same --set-commit-hash HEAD)")
+    benchmarks = _read_benchmarks(root / "benchmarks.json")
+    environments = {d: _read_environment(d / ENVIRONMENT_FILE) for d in {f.parent for f in files}}
+    rows = [row for f in files
+            for row in _read_result_file(f, benchmarks, environments[f.parent])]
+    if not rows:
+        raise ReportError(f"the results in {root} hold no benchmark points")
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    for column in ("size_bytes", "producers", "consumers", "num_cpu", "batch_messages",
+                   "repeat"):
+        frame[column] = frame[column].astype("Int64")
+    frame["date"] = pd.to_datetime(frame["date"], utc=True)
+    return frame.sort_values(["date", "result_set", "metric", "backend", "size_bytes",
+                              "producers", "consumers"], kind="stable").reset_index(drop=True)
+
+
+def result_sets(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per result set, oldest first: its machine, commit, Python, date and point counts."""
+    keys = ["result_set", "machine", "cpu", "num_cpu", "ram", "os", "arch", "python", "commit",
+            "env", *_ENVIRONMENT.values(), "environment_note"]
+    sets = frame.groupby("result_set", sort=False).agg(
+        **{key: (key, "first") for key in keys[1:]},
+        date=("date", "max"),
+        ok=("status", lambda s: int((s == "ok").sum())),
+        failed=("status", lambda s: int((s == "failed").sum())),
+        skipped=("status", lambda s: int((s == "skipped").sum())),
+    )
+    return sets.sort_values(["date"], kind="stable").reset_index()
+
+
+def newest_set(frame: pd.DataFrame) -> str:
+    return str(result_sets(frame)["result_set"].iloc[-1])
+
+
+def only_set(frame: pd.DataFrame, result_set: str | None = None) -> pd.DataFrame:
+    """The rows of one result set (the newest when not named)."""
+    if result_set is None:
+        if frame.empty:
+            return frame
+        result_set = newest_set(frame)
+    return frame[frame["result_set"] == result_set]
+
+
+def _result_files(machine_dir: Path) -> list[Path]:
+    return sorted(f for f in machine_dir.glob("*.json")
+                  if f.name not in ("machine.json", ENVIRONMENT_FILE))
+
+
+def _read_json(path: Path) -> object:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ReportError(f"cannot read {path}: {error}") from None
+    if not text.strip():
+        raise ReportError(f"{path} is empty: delete it or run the suite again")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ReportError(f"{path} is not valid JSON (truncated or corrupted?): {error.msg} "
+                          f"at line {error.lineno}; delete it or run the suite again") from None
+
+
+def _read_benchmarks(path: Path) -> dict[str, dict]:
+    if not path.exists():
+        return {}
+    data = _read_json(path)
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for k, v in data.items()
+                                             if k != "version"):
+        raise ReportError(f"{path} is not an asv benchmarks.json file")
+    benchmarks = {k: v for k, v in data.items() if k != "version"}
+    for name, benchmark in benchmarks.items():
+        names, params = benchmark.get("param_names", []), benchmark.get("params", [])
+        if not _is_list_of(names, str) or not _is_list_of(params, list) \
+                or not isinstance(benchmark.get("unit", ""), (str, type(None))):
+            raise ReportError(f"{path} is not an asv benchmarks.json file: {name} has malformed "
+                              f"param_names, params or unit (corrupted file?)")
+    return benchmarks
+
+
+def _read_environment(path: Path) -> tuple[dict | None, str | None]:
+    """ENVIRONMENT_FILE and, when it is unusable, why: (None, note). It is an optional extra, so
+    a malformed one is ignored (the report says so) rather than refused."""
+    if not path.exists():
+        return None, None
+    try:
+        data = _read_json(path)
+    except ReportError as error:
+        return None, f"{ENVIRONMENT_FILE} was ignored: {error}"
+    required = {"commit": (str,), **{key: (str,) for key in _ENVIRONMENT},
+                **{key: (str, type(None)) for key in _OPTIONAL_VERSIONS}}
+    wrong = [key for key, types in required.items()
+             if not isinstance(data, dict) or not isinstance(data.get(key, ...), types)]
+    if wrong or not data["commit"]:
+        return None, (f"{path} was ignored: it is not what run-suite.sh writes (missing or "
+                      f"malformed: {', '.join(wrong or ['commit'])})")
+    return data, None
+
+
+def _read_result_file(path: Path, benchmarks: dict[str, dict],
+                      environment: tuple[dict | None, str | None] = (None, None)) -> list[dict]:
+    data = _read_json(path)
+    if not isinstance(data, dict) or not isinstance(data.get("results"), dict) \
+            or not _is_list_of(data.get("result_columns"), str):
+        raise ReportError(f"{path} is not an asv results file (no 'results' and "
+                          f"'result_columns')")
+    missing = [c for c in ("result", "params") if c not in data["result_columns"]]
+    if missing:
+        raise ReportError(f"{path} is not an asv results file: its result_columns lack "
+                          f"{' and '.join(map(repr, missing))} (corrupted file?)")
+    for key in ("commit_hash", "env_name"):
+        if not isinstance(data.get(key), (str, type(None))):
+            raise ReportError(f"{path} is not an asv results file: its {key} is "
+                              f"{data[key]!r}, not text (corrupted file?)")
+    if data.get("version") != 2:
+        raise ReportError(f"{path} is in asv results format version {data.get('version')!r}; "
+                          f"this report reads version 2 (asv 0.5 and later)")
+    info = data.get("params") if isinstance(data.get("params"), dict) else {}
+    machine_dir = path.parent
+    machine_file = machine_dir / "machine.json"
+    machine_info = {}
+    if machine_file.exists():
+        loaded = _read_json(machine_file)
+        machine_info = loaded if isinstance(loaded, dict) else {}
+    base = {key: info.get(key, machine_info.get(key)) for key in _MACHINE_KEYS}
+    base["machine"] = base["machine"] or machine_dir.name
+    base["num_cpu"] = _to_int(base["num_cpu"])
+    base["python"] = _python_version(data.get("python") or info.get("python"),
+                                     data.get("env_name"))
+    base["commit"] = data.get("commit_hash")
+    base["env"] = data.get("env_name")
+    base["result_set"] = f"{machine_dir.name}/{path.stem}"
+    base.update(_measured(path, environment, base["commit"], base["python"]))
+    columns = data["result_columns"]
+    started = []
+    rows: list[dict] = []
+    for name, entry in sorted(data["results"].items()):
+        row = dict(zip(columns, entry, strict=False)) if isinstance(entry, list) else {}
+        if "params" not in row:  # asv trims empty trailing columns, never params
+            raise ReportError(f"{path}: the entry for {name} is not an asv result row")
+        if _is_number(row.get("started_at")) and math.isfinite(row["started_at"]):
+            started.append(row["started_at"])
+        rows.extend(_points(path, name, row, benchmarks.get(name, {})))
+    # asv's top-level date is the commit's date; when the set was measured is what orders runs.
+    date = _timestamp(path, max(started) if started else data.get("date"))
+    for row in rows:
+        row.update(base, date=date)
+    return rows
+
+
+def _points(path: Path, name: str, row: dict, benchmark: dict) -> list[dict]:
+    params = row.get("params") or []
+    if not isinstance(params, list) or not all(isinstance(p, list) for p in params):
+        raise ReportError(f"{path}: {name} has malformed parameters (corrupted file?)")
+    names = benchmark.get("param_names") or _KNOWN_PARAM_NAMES.get(name) or []
+    if len(names) != len(params):
+        if params:
+            return []  # a benchmark we cannot label cannot be reported
+        names = []
+    if not set(_KNOWN_PARAM_NAMES.get(name, [])) <= set(names):
+        return []  # nor can one of the suite's without its parameters (another version of it)
+    combos = list(itertools.product(*[[_literal(v) for v in values] for values in params]))
+    values = row.get("result")
+    if not isinstance(values, list):
+        values = [values] * len(combos)  # the whole benchmark failed: asv stores one null
+    if len(values) != len(combos):
+        raise ReportError(f"{path}: {name} has {len(values)} results for {len(combos)} "
+                          f"parameter combinations (corrupted file?)")
+    stats = {column: _column(row.get(key), len(combos)) for key, column in _STAT_COLUMNS.items()}
+    metric = METRICS.get(name, name)
+    unit = benchmark.get("unit") or ("seconds" if name.split(".")[-1].startswith("time_")
+                                     else None)
+    points = []
+    for index, combo in enumerate(combos):
+        labels = dict(zip(names, combo, strict=True))
+        point = {"benchmark": name, "metric": metric, "unit": unit,
+                 "backend": labels.get("backend", labels.get("mechanism")),
+                 "size_bytes": _to_int(labels.get("size_bytes", labels.get("size"))),
+                 "producers": None, "consumers": None, "procs": None}
+        if "procs" in labels:
+            try:
+                point["producers"], point["consumers"] = parse_procs(str(labels["procs"]))
+                point["procs"] = f"{point['producers']}x{point['consumers']}"
+            except UsageError:
+                point["procs"] = str(labels["procs"])
+        if not _well_labelled(name, point):
+            raise ReportError(f"{path}: {name} has malformed parameters {combo!r} "
+                              f"(corrupted file?)")
+        value = values[index]
+        if value is None:
+            point["status"], point["value"] = "failed", math.nan
+        elif isinstance(value, float) and math.isnan(value):
+            point["status"], point["value"] = "skipped", math.nan
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ReportError(f"{path}: {name} holds a non-numeric result {value!r:.40}")
+        elif math.isfinite(_number(value)) and (value > 0 or metric == name):
+            point["status"], point["value"] = "ok", float(value)
+        else:  # the suite's metrics are times and ratios
+            raise ReportError(f"{path}: {name} holds an impossible result {value!r:.40} "
+                              f"(corrupted file?)")
+        for column, column_values in stats.items():
+            point[column] = _number(column_values[index])
+        point["repeat"] = _to_int(point["repeat"])
+        if metric == "batch_seconds" and point["size_bytes"]:
+            point["batch_messages"] = batch_messages(point["size_bytes"])
+            if point["status"] == "ok" and point["value"] > 0:
+                point["seconds"] = point["value"]
+                point["msgs_per_s"] = point["batch_messages"] / point["value"]
+                point["mb_per_s"] = point["msgs_per_s"] * point["size_bytes"] / 1e6
+        points.append(point)
+    return points
+
+
+def _well_labelled(name: str, point: dict) -> bool:
+    """A backend is a name; the suite's own points also have a size and, if asked for, PxC."""
+    if not isinstance(point["backend"], (str, type(None))):
+        return False
+    return name not in _KNOWN_PARAM_NAMES or (
+        point["backend"] is not None and (point["size_bytes"] or 0) > 0
+        and (point["procs"] is None or point["producers"] is not None))
+
+
+def _measured(path: Path, environment: tuple[dict | None, str | None], commit: object,
+              python: object) -> dict:
+    """The ``measured_*`` columns and ``environment_note`` of one result set."""
+    measured, note = environment
+    columns: dict = dict.fromkeys([*_ENVIRONMENT.values(), "environment_note"])
+    if measured is not None:
+        digits = str(python).split(".")
+        if measured["commit"] != commit:
+            note = (f"{path.parent / ENVIRONMENT_FILE} was not used: it describes commit "
+                    f"{measured['commit'][:8]}, not this result set's")
+        elif re.fullmatch(r"\d+(\.\d+)+", str(python)) \
+                and measured["python"].split(".")[:len(digits)] != digits:
+            note = (f"{path.parent / ENVIRONMENT_FILE} was not used: it describes Python "
+                    f"{measured['python']}, not this result set's {python}")
+        else:
+            columns.update({column: measured[key] for key, column in _ENVIRONMENT.items()})
+    columns["environment_note"] = note
+    return columns
+
+
+def _timestamp(path: Path, ms: object) -> pd.Timestamp:
+    """asv's times (milliseconds since 1970) as UTC timestamps."""
+    try:
+        if not _is_number(ms) or not math.isfinite(ms):
+            raise ValueError
+        return pd.Timestamp(ms, unit="ms", tz="UTC")
+    except (ValueError, OverflowError):  # OutOfBoundsDatetime is a ValueError
+        raise ReportError(f"{path} is not an asv results file: its date {ms!r} is not a time "
+                          f"(corrupted file?)") from None
+
+
+def _is_number(value: object) -> bool:
+    """A JSON number (not a bool) that fits a float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        float(value)
+    except OverflowError:
+        return False
+    return True
+
+
+def _is_list_of(value: object, kind: type) -> bool:
+    return isinstance(value, list) and all(isinstance(item, kind) for item in value)
+
+
+def _column(values: object, count: int) -> list:
+    if isinstance(values, list) and len(values) == count:
+        return values
+    return [None] * count
+
+
+def _literal(text: object) -> object:
+    # asv stores parameter values as their repr: "'pipe'", "64".
+    try:
+        return ast.literal_eval(text) if isinstance(text, str) else text
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _number(value: object) -> float:
+    return float(value) if _is_number(value) else math.nan
+
+
+def _to_int(value: object) -> int | None:
+    """An int that fits the frame's Int64 columns, else None (unknown)."""
+    try:
+        number = int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if -2**63 <= number < 2**63 else None
+
+
+def _python_version(python: object, env_name: object) -> str | None:
+    # An existing environment stores the interpreter's path; others store "3.11".
+    for text in (python, env_name):
+        if isinstance(text, str):
+            match = re.search(r"(?:^|python|py)(\d+\.\d+(?:\.\d+)?)", text)
+            if match:
+                return match.group(1)
+    return str(python) if python else None

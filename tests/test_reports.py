@@ -1,0 +1,743 @@
+"""The reports package on stored asv results: loading, plots, report files, comparison, recommend.
+
+tests/data/asv-results/ is a copy of a real (tiny, quick) asv run of the suite. Second result
+sets and broken files are derived from it in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import html
+import itertools
+import json
+import math
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+import reports
+from backends.cli import main
+from backends.grid import batch_messages, format_size
+from reports.plots import num, si
+
+pytestmark = pytest.mark.timeout(60)
+
+DATA = Path(__file__).parent / "data" / "asv-results"
+THROUGHPUT = "bench_throughput.Throughput.time_batch"
+
+
+def result_file(root: Path) -> Path:
+    return next(p for p in sorted(root.glob("*/*.json")) if p.name != "machine.json")
+
+
+def copy_results(tmp_path: Path) -> Path:
+    root = tmp_path / "results"
+    shutil.copytree(DATA, root)
+    return root
+
+
+def edit_throughput(data: dict, edit) -> None:
+    """Call ``edit(combo, index, row)`` for every throughput point of a results file's data."""
+    row = data["results"][THROUGHPUT]
+    params = [[ast.literal_eval(v) for v in values] for values in row[1]]
+    for index, combo in enumerate(itertools.product(*params)):
+        edit(combo, index, row)
+
+
+def add_result_set(root: Path, faster: str, factor: float = 2.0, fail: tuple | None = None,
+                   commit: str = "c0ffee00" * 5) -> str:
+    """A later result set in which ``faster``'s throughput batches take 1/factor the time."""
+    source = result_file(root)
+    data = json.loads(source.read_text())
+    columns = data["result_columns"]
+    spread = [columns.index(c) for c in ("result", "stats_ci_99_a", "stats_ci_99_b",
+                                         "stats_q_25", "stats_q_75")]
+
+    def edit(combo, index, row):
+        if combo[0] == faster:
+            for column in spread:
+                if isinstance(row[column][index], float) and not math.isnan(row[column][index]):
+                    row[column][index] /= factor
+        if fail is not None and combo == fail:
+            for column in spread:
+                row[column][index] = None
+
+    edit_throughput(data, edit)
+    started = columns.index("started_at")
+    for row in data["results"].values():
+        row[started] += 3_600_000  # an hour later
+    data["commit_hash"] = commit
+    target = source.parent / f"{commit[:8]}-{data['env_name']}.json"
+    target.write_text(json.dumps(data))
+    return f"{source.parent.name}/{target.stem}"
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    return reports.load_results(DATA)
+
+
+@pytest.fixture(scope="module")
+def ok(frame) -> pd.DataFrame:
+    return frame[(frame["metric"] == "batch_seconds") & (frame["status"] == "ok")]
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory, frame):
+    return reports.write_report(frame, tmp_path_factory.mktemp("report"))
+
+
+# --- loading ------------------------------------------------------------------------------------
+
+def test_columns_and_machine_details(frame):
+    assert list(frame.columns) == reports.COLUMNS
+    assert frame["result_set"].nunique() == 1
+    for column in ("machine", "cpu", "num_cpu", "ram", "os", "python", "commit", "date"):
+        assert frame[column].notna().all(), column
+    assert set(frame["metric"]) >= {"batch_seconds", "rtt_p50_us", "rtt_p99_us"}
+    assert re.fullmatch(r"\d+\.\d+(\.\d+)?", frame["python"].iloc[0])
+
+
+def test_throughput_is_derived_from_the_batch(ok):
+    assert not ok.empty
+    for row in ok.itertuples():
+        assert row.batch_messages == batch_messages(row.size_bytes)
+        assert row.msgs_per_s == pytest.approx(batch_messages(row.size_bytes) / row.value)
+        assert row.mb_per_s == pytest.approx(row.msgs_per_s * row.size_bytes / 1e6)
+        assert row.producers * 1 >= 1 and row.procs == f"{row.producers}x{row.consumers}"
+
+
+def test_values_are_matched_to_their_parameters(frame):
+    # asv stores results flat, in itertools.product order: check every point against the file.
+    data = json.loads(result_file(DATA).read_text())
+    checked = 0
+    for name, entry in data["results"].items():
+        row = dict(zip(data["result_columns"], entry, strict=False))
+        params = [[ast.literal_eval(v) for v in values] for values in row["params"]]
+        for combo, value in zip(itertools.product(*params), row["result"], strict=True):
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                continue
+            match = frame[(frame["benchmark"] == name) & (frame["backend"] == combo[0])
+                          & (frame["size_bytes"] == combo[1])]
+            if len(combo) > 2:
+                match = match[match["procs"] == combo[2]]
+            assert match["value"].tolist() == [value]
+            checked += 1
+    assert checked >= 3
+
+
+def test_failed_and_skipped_points_keep_their_status(tmp_path):
+    root = copy_results(tmp_path)
+    path = result_file(root)
+    data = json.loads(path.read_text())
+    marked = {}
+
+    def edit(combo, index, row):
+        if len(marked) < 2 and isinstance(row[0][index], float) and not math.isnan(row[0][index]):
+            row[0][index] = None if not marked else float("nan")
+            marked[combo] = "failed" if not marked else "skipped"
+
+    edit_throughput(data, edit)
+    path.write_text(json.dumps(data))
+    loaded = reports.load_results(root)
+    for (backend, size, procs), status in marked.items():
+        point = loaded[(loaded["metric"] == "batch_seconds") & (loaded["backend"] == backend)
+                       & (loaded["size_bytes"] == size) & (loaded["procs"] == procs)]
+        assert point["status"].tolist() == [status]
+        assert point["msgs_per_s"].isna().all()
+
+
+def test_machine_filter(frame):
+    machine = frame["machine"].iloc[0]
+    assert len(reports.load_results(DATA, machine=machine)) == len(frame)
+    with pytest.raises(reports.ReportError, match="no results for machine 'nosuch'"):
+        reports.load_results(DATA, machine="nosuch")
+
+
+# --- plots --------------------------------------------------------------------------------------
+
+def labelled_lines(ax) -> list[str]:
+    return [line.get_label() for line in ax.get_lines() if not line.get_label().startswith("_")]
+
+
+def test_throughput_plot_has_a_line_per_backend_in_each_panel(frame, ok):
+    fig = reports.plot_throughput(frame)
+    assert isinstance(fig, Figure)
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(panels) == ok["procs"].nunique()
+    for ax in panels:
+        procs = ax.get_title().split()[0]
+        expected = set(ok.loc[ok["procs"] == procs, "backend"])
+        assert set(labelled_lines(ax)) == expected
+        assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+
+
+def test_latency_plot_has_a_p50_line_and_p99_band_per_backend(frame):
+    latency = frame[(frame["metric"] == "rtt_p50_us") & (frame["status"] == "ok")]
+    fig = reports.plot_latency(frame)
+    ax = fig.axes[0]
+    assert set(labelled_lines(ax)) == set(latency["backend"])
+    assert len(ax.collections) == latency["backend"].nunique()  # the p50..p99 bands
+    p50 = {line.get_label(): list(line.get_ydata()) for line in ax.get_lines()}
+    for backend, rows in latency.groupby("backend"):
+        assert p50[backend] == rows.sort_values("size_bytes")["value"].tolist()
+
+
+def test_scaling_plot_has_a_line_per_backend_at_one_size(frame, ok):
+    size = reports.plots.scaling_size(frame)
+    fig = reports.plot_scaling(frame, size)
+    ax = fig.axes[0]
+    assert set(labelled_lines(ax)) == set(ok.loc[ok["size_bytes"] == size, "backend"])
+    assert format_size(size) in ax.get_title()
+    assert [t.get_text() for t in ax.get_xticklabels()] == reports.plots.procs_order(
+        ok[ok["size_bytes"] == size])
+
+
+def test_best_backend_map_names_the_fastest_per_cell(frame, ok):
+    table = reports.best_backends(frame)
+    for (procs, size), rows in ok.groupby(["procs", "size_bytes"]):
+        assert table.loc[procs, size] == rows.loc[rows["msgs_per_s"].idxmax(), "backend"]
+    fig = reports.plot_best_backend(frame)
+    names = [t.get_text().split("\n")[0] for t in fig.axes[0].texts]
+    assert sorted(names) == sorted(v for v in table.to_numpy().ravel() if isinstance(v, str))
+
+
+def test_plots_say_when_there_is_nothing_to_plot(frame):
+    for plot in (reports.plot_throughput, reports.plot_latency, reports.plot_scaling,
+                 reports.plot_best_backend):
+        fig = plot(frame.iloc[:0])
+        assert isinstance(fig, Figure)
+        assert any("no " in t.get_text() for ax in fig.axes for t in ax.texts)
+
+
+# --- report files -------------------------------------------------------------------------------
+
+def test_html_is_self_contained_and_names_every_backend(written, frame):
+    page = written.html.read_text()
+    for backend in frame.loc[frame["status"] == "ok", "backend"].unique():
+        assert f">{backend}<" in page, backend
+    images = re.findall(r'<img alt="[^"]*" src="data:image/png;base64,([^"]+)">', page)
+    assert len(images) == 4
+    assert all(base64.b64decode(data).startswith(b"\x89PNG") for data in images)
+    assert not re.search(r'(src|href)="(https?:|/|\.)', page)  # nothing fetched: readable offline
+    cpu, cores = frame["cpu"].iloc[0], frame["num_cpu"].iloc[0]
+    assert f"<td>{cpu}</td>" in page and f"<td>cores</td><td>{cores}</td>" in page
+    assert f"<td>Python</td><td>{frame['python'].iloc[0]}</td>" in page
+    if (frame["producers"] + frame["consumers"] > cores).any():
+        assert "Oversubscribed" in page
+
+
+def markdown_tables(text: str) -> dict[str, list[list[str]]]:
+    """Caption -> rows (header first) of every table in the Markdown."""
+    tables, caption, rows = {}, None, None
+    for line in text.splitlines() + [""]:
+        if line.startswith("*") and line.endswith("*") and not line.startswith("**"):
+            caption = line.strip("*")
+        elif line.startswith("|"):
+            if rows is None:
+                rows = []
+            if not line.startswith("|---"):
+                rows.append([c.strip().strip("*") for c in line.strip("|").split(" | ")])
+        elif rows is not None:
+            tables[caption or f"table {len(tables)}"] = rows
+            caption, rows = None, None
+    return tables
+
+
+def test_markdown_tables_match_the_csv(written):
+    csv = pd.read_csv(written.csv)
+    ok = csv[(csv["metric"] == "batch_seconds") & (csv["status"] == "ok")]
+    tables = markdown_tables(written.markdown.read_text())
+    seen = 0
+    for procs, rows in ok.groupby("procs"):
+        caption = next(c for c in tables if c.startswith(f"Throughput with {procs} "))
+        header, *body = tables[caption]
+        cells = {(row[0], size): cell for row in body for size, cell in zip(header[1:], row[1:],
+                                                                              strict=True)}
+        for point in rows.itertuples():
+            cell = cells[(point.backend, format_size(point.size_bytes))]
+            assert cell == f"{si(point.msgs_per_s)} msgs/s, {num(point.mb_per_s)} MB/s"
+            seen += 1
+    assert seen == len(ok)
+    latency = csv[(csv["metric"] == "rtt_p50_us") & (csv["status"] == "ok")]
+    if not latency.empty:
+        header, *body = tables["Round trip p50 / p99, µs; lowest p50 in bold"]
+        cells = {(row[0], size): cell for row in body for size, cell in zip(header[1:], row[1:],
+                                                                              strict=True)}
+        for point in latency.itertuples():
+            assert cells[(point.backend, format_size(point.size_bytes))].startswith(
+                f"{num(point.value)} / ")
+
+
+def test_csv_holds_the_tidy_frame(written, frame):
+    csv = pd.read_csv(written.csv)
+    assert list(csv.columns) == reports.COLUMNS
+    assert len(csv) == len(frame)
+    assert csv["msgs_per_s"].tolist() == pytest.approx(frame["msgs_per_s"].tolist(),
+                                                       nan_ok=True)
+
+
+def test_markdown_and_html_hold_the_same_tables(written):
+    page = written.html.read_text().replace("<strong>", "").replace("</strong>", "")
+    tables = markdown_tables(written.markdown.read_text())
+    assert len(tables) >= 4
+    for rows in tables.values():
+        for row in rows[1:]:
+            assert "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" in page
+
+
+# --- comparison ---------------------------------------------------------------------------------
+
+def test_comparison_marks_changes_beyond_the_noise(tmp_path, ok):
+    root = copy_results(tmp_path)
+    backends = sorted(ok["backend"].unique())
+    faster = backends[0]
+    failing = ok[ok["backend"] != faster].iloc[0] if len(backends) > 1 else None
+    fail = (failing["backend"], int(failing["size_bytes"]), failing["procs"]) \
+        if failing is not None else None
+    current = add_result_set(root, faster, factor=10.0, fail=fail)
+    frame = reports.load_results(root)
+    chosen, baseline = reports.choose_sets(frame)
+    assert chosen == current and baseline != current
+    table = reports.compare(frame, chosen, baseline)
+    throughput = table[table["metric"] == "msgs_per_s"]
+    quick = throughput.merge(ok, on=["backend", "size_bytes", "procs"])
+    quick = quick[quick["backend"] == faster]
+    assert quick["ratio"].tolist() == pytest.approx([10.0] * len(quick))
+    # 10x faster is a change unless the 99% intervals, one scaled by 1/10, still overlap.
+    beyond = quick["ci_99_b"] / 10 < quick["ci_99_a"]
+    assert beyond.any()
+    assert (quick.loc[beyond, "change"] == "faster").all()
+    assert (quick.loc[~beyond, "change"] == "within noise").all()
+    others = throughput[throughput["backend"] != faster]
+    if fail is not None:
+        failed = others[(others["backend"] == fail[0]) & (others["size_bytes"] == fail[1])
+                        & (others["procs"] == fail[2])]
+        assert failed["change"].tolist() == ["failed in current"]
+        others = others.drop(failed.index)
+    measured = set(ok["backend"] + " " + ok["size_bytes"].astype(str) + " " + ok["procs"])
+    both = others["backend"] + " " + others["size_bytes"].astype(str) + " " + others["procs"]
+    assert (others.loc[both.isin(measured), "change"] == "within noise").all()
+    assert (others.loc[~both.isin(measured), "change"] == "failed in both").all()
+    assert (table.loc[table["metric"] != "msgs_per_s", "change"] == "not judged").all()
+
+    files = reports.write_report(frame, tmp_path / "out")
+    text = files.markdown.read_text()
+    assert "## Comparison with the baseline" in text
+    assert "Changes beyond the noise, largest first" in text
+    alone = reports.write_report(frame, tmp_path / "alone", compare_sets=False)
+    assert "Comparison" not in alone.markdown.read_text()
+
+
+def test_baseline_can_be_another_results_directory(tmp_path, ok):
+    other = copy_results(tmp_path)
+    faster = sorted(ok["backend"].unique())[0]
+    add_result_set(other, faster, factor=10.0)
+    out = tmp_path / "out"
+    assert main(["report", "--results", str(DATA), "--out", str(out),
+                 "--baseline", str(other)]) == 0
+    text = (out / "report.md").read_text()
+    assert "## Comparison with the baseline" in text
+    assert "| slower |" in text  # the baseline directory's newest set is 10x faster
+
+
+# --- recommend ----------------------------------------------------------------------------------
+
+def test_recommend_picks_the_fastest_measured_backend(frame, ok):
+    point = ok.iloc[0]
+    at = ok[(ok["size_bytes"] == point["size_bytes"]) & (ok["procs"] == point["procs"])]
+    choice = reports.recommend(frame, int(point["size_bytes"]), int(point["producers"]),
+                               int(point["consumers"]))
+    assert choice.exact and not any("not measured;" in n for n in choice.notes)
+    assert choice.best == at.loc[at["msgs_per_s"].idxmax(), "backend"]
+    assert choice.ranking["msgs_per_s"].is_monotonic_decreasing
+    assert set(choice.ranking["backend"]) == set(at["backend"])
+    assert choice.reason.startswith(choice.best)
+
+
+def test_recommend_honours_required_capabilities(frame, ok):
+    point = ok.iloc[0]
+    at = ok[(ok["size_bytes"] == point["size_bytes"]) & (ok["procs"] == point["procs"])]
+    slowest = at.loc[at["msgs_per_s"].idxmin(), "backend"]
+    capabilities = {b: frozenset({"fifo"}) for b in frame["backend"].dropna().unique()}
+    capabilities[slowest] = frozenset({"fifo", "cross-host"})
+    choice = reports.recommend(frame, int(point["size_bytes"]), int(point["producers"]),
+                               int(point["consumers"]), require=["cross-host"],
+                               capabilities=capabilities)
+    assert choice.ranking["backend"].tolist() == [slowest]
+    with pytest.raises(reports.ReportError, match="unknown capability 'crosshost'.*cross-host"):
+        reports.recommend(frame, 64, 1, 1, require=["crosshost"], capabilities=capabilities)
+
+
+def test_recommend_falls_back_to_the_nearest_point_and_says_so(frame, ok):
+    size = int(ok["size_bytes"].min())
+    choice = reports.recommend(frame, size * 3, 1, 1)  # 3x a measured size is never measured
+    assert not choice.exact
+    assert choice.measured_size_bytes in set(ok["size_bytes"])
+    assert any("was not measured; using the nearest measured point" in n for n in choice.notes)
+    assert "Note:" in choice.text() and "nearest measured point" in choice.text()
+
+
+def test_recommend_command(capsys, ok):
+    point = ok.iloc[0]
+    assert main(["recommend", "--size", str(point["size_bytes"]), "--procs", point["procs"],
+                 "--results", str(DATA), "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    at = ok[(ok["size_bytes"] == point["size_bytes"]) & (ok["procs"] == point["procs"])]
+    assert answer["best"] == at.loc[at["msgs_per_s"].idxmax(), "backend"]
+    assert answer["exact"] is True
+
+
+# --- the command line, and bad input ------------------------------------------------------------
+
+def test_report_command_writes_the_files(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["report", "--results", str(DATA), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    for name in ("report.html", "report.md", "results.csv"):
+        assert (out / name).is_file() and str(out / name) in printed
+
+
+def test_partly_failed_run_still_reports(tmp_path, capsys):
+    root = copy_results(tmp_path)
+    path = result_file(root)
+    data = json.loads(path.read_text())
+    data["results"]["bench_latency.Latency.track_rtt_p99_us"][0] = None  # a whole benchmark
+    failed = []
+
+    def edit(combo, index, row):
+        if not failed and isinstance(row[0][index], float) and not math.isnan(row[0][index]):
+            row[0][index] = None
+            failed.append(combo)
+
+    edit_throughput(data, edit)
+    path.write_text(json.dumps(data))
+    assert main(["report", "--results", str(root), "--out", str(tmp_path / "out")]) == 0
+    assert "failed; the report lists them" in capsys.readouterr().out
+    text = (tmp_path / "out" / "report.md").read_text()
+    backend, size, procs = failed[0]
+    assert f"| throughput | {backend} | {format_size(size)} | {procs} |" in text
+    assert "| latency p99 µs |" in text
+
+
+def broken(tmp_path: Path, kind: str) -> list[str]:
+    root = copy_results(tmp_path)
+    path = result_file(root)
+    text = path.read_text()
+    if kind == "missing":
+        return ["report", "--results", str(tmp_path / "nowhere")]
+    if kind == "empty dir":
+        empty = tmp_path / "empty"
+        empty.mkdir()
+        return ["report", "--results", str(empty)]
+    if kind == "empty file":
+        path.write_text("")
+    elif kind == "truncated":
+        path.write_text(text[: len(text) // 2])
+    elif kind == "foreign json":
+        path.write_text(json.dumps({"name": "not asv", "items": [1, 2, 3]}))
+    elif kind == "json list":
+        path.write_text("[1, 2, 3]")
+    elif kind == "old format":
+        path.write_text(json.dumps({**json.loads(text), "version": 1}))
+    elif kind == "truncated benchmarks.json":
+        bench = root / "benchmarks.json"
+        bench.write_text(bench.read_text()[:100])
+    args = ["--results", str(root)]
+    if kind == "unknown backend":
+        return ["report", *args, "-b", "nosuch"]
+    if kind == "unknown machine":
+        return ["report", *args, "--machine", "nosuch"]
+    if kind == "unknown capability":
+        return ["recommend", "--size", "64", "--procs", "1x1", "--require", "teleport", *args]
+    if kind == "bad size":
+        return ["recommend", "--size", "huge", "--procs", "1x1", *args]
+    if kind == "unknown baseline":
+        return ["report", *args, "--baseline", "nosuch"]
+    return ["report", *args]
+
+
+BAD = ["missing", "empty dir", "empty file", "truncated", "foreign json", "json list",
+       "old format", "truncated benchmarks.json", "unknown backend", "unknown machine",
+       "unknown capability", "bad size", "unknown baseline"]
+
+
+@pytest.mark.parametrize("kind", BAD)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, kind):
+    argv = broken(tmp_path, kind)
+    assert main([*argv, "--out", str(tmp_path / "out")] if argv[0] == "report" else argv) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("ipc-bench: error: ")
+    assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
+
+
+@pytest.mark.parametrize("kind", ["truncated", "unknown capability"])
+def test_bad_input_through_the_real_command(tmp_path, kind):
+    argv = broken(tmp_path, kind)
+    done = subprocess.run([sys.executable, "-m", "backends.cli", *argv], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("ipc-bench: error: ")
+    assert "Traceback" not in done.stderr
+
+
+def test_the_report_never_imports_a_backend(tmp_path):
+    code = (
+        "import argparse, sys\n"
+        "from reports.cli import configure_report, run_report\n"
+        "parser = argparse.ArgumentParser()\n"
+        "configure_report(parser)\n"
+        f"args = parser.parse_args(['--results', {str(DATA)!r}, '--out', {str(tmp_path)!r}])\n"
+        "assert run_report(args) == 0\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('backends', 'zmq'))))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    imported = set(ast.literal_eval(done.stdout.strip().splitlines()[-1]))
+    # The package's __init__ brings the interface and the lazy registry; no backend module.
+    assert imported <= {"backends", "backends.errors", "backends.grid", "backends.interface",
+                        "backends.registry"}
+
+
+def test_the_command_line_loads_pandas_only_for_a_report(tmp_path):
+    # ipc-bench builds its parser, report options included, for every command.
+    code = (
+        "import sys\n"
+        "import backends.cli\n"
+        "backends.cli._parser()\n"
+        "assert 'pandas' not in sys.modules and 'matplotlib' not in sys.modules\n"
+        "sys.modules['pandas'] = None  # as if not installed\n"
+        f"sys.exit(backends.cli.main(['report', '--results', {str(DATA)!r}]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == ("ipc-bench: error: reports need pandas and matplotlib (pandas is "
+                           "missing): pip install 'ipc-bench[report]'\n")
+
+
+# --- files that parse as JSON but are not what asv writes ---------------------------------------
+
+def no_started_at(data: dict) -> None:
+    started = data["result_columns"].index("started_at")
+    for row in data["results"].values():
+        row[started] = None
+
+
+def set_throughput_value(value):
+    def edit(data: dict) -> None:
+        row = data["results"][THROUGHPUT]
+        row[0] = [value if isinstance(v, float) and not math.isnan(v) else v for v in row[0]]
+    return edit
+
+
+def set_throughput_param(axis: int, value: str):
+    def edit(data: dict) -> None:
+        data["results"][THROUGHPUT][1][axis][0] = value
+    return edit
+
+
+# (id, edit of the result file's data or None, edit of benchmarks.json's or None, fragment)
+MALFORMED = [
+    ("date-not-a-number", lambda d: (d.update(date="yesterday"), no_started_at(d)), None,
+     "date 'yesterday' is not a time"),
+    ("date-out-of-range", lambda d: (d.update(date=1e300), no_started_at(d)), None,
+     "is not a time"),
+    ("result-column-missing",
+     lambda d: d.update(result_columns=["value", *d["result_columns"][1:]]), None,
+     "result_columns lack 'result'"),
+    ("result-columns-not-names", lambda d: d["result_columns"].__setitem__(0, ["result"]), None,
+     "is not an asv results file"),
+    ("row-without-params", lambda d: d["results"].__setitem__(THROUGHPUT, [0.01]), None,
+     "is not an asv result row"),
+    ("commit-not-text", lambda d: d.update(commit_hash=123), None, "commit_hash is 123"),
+    ("result-infinite", set_throughput_value(float("inf")), None, "impossible result inf"),
+    ("result-negative", set_throughput_value(-1.0), None, "impossible result -1.0"),
+    ("result-too-large", set_throughput_value(10**400), None, "impossible result"),
+    ("size-not-a-number", set_throughput_param(1, "'big'"), None, "malformed parameters"),
+    ("procs-not-pxc", set_throughput_param(2, "'lots'"), None, "malformed parameters"),
+    ("backend-not-a-name", set_throughput_param(0, "[1]"), None, "malformed parameters"),
+]
+MALFORMED_BENCHMARKS = [
+    ("param-names-not-a-list", lambda b: b[THROUGHPUT].update(param_names=3)),
+    ("param-names-not-names", lambda b: b[THROUGHPUT].update(param_names=[["backend"], 1, 2])),
+    ("params-not-a-list", lambda b: b[THROUGHPUT].update(params="backend")),
+    ("unit-not-text", lambda b: b[THROUGHPUT].update(unit=["seconds"])),
+]
+
+
+def malformed(tmp_path: Path, edit_result=None, edit_benchmarks=None) -> tuple[Path, Path]:
+    """A copy of the results with one file edited; returns (results dir, edited file)."""
+    root = copy_results(tmp_path)
+    for path, edit in ((result_file(root), edit_result), (root / "benchmarks.json",
+                                                          edit_benchmarks)):
+        if edit is not None:
+            data = json.loads(path.read_text())
+            edit(data)
+            path.write_text(json.dumps(data))
+            edited = path
+    return root, edited
+
+
+@pytest.mark.parametrize("edit, fragment", [case[1::2] for case in MALFORMED],
+                         ids=[case[0] for case in MALFORMED])
+def test_a_malformed_result_file_is_named(tmp_path, edit, fragment):
+    root, path = malformed(tmp_path, edit_result=edit)
+    with pytest.raises(reports.ReportError) as caught:
+        reports.load_results(root)
+    assert str(path) in str(caught.value) and fragment in str(caught.value)
+
+
+@pytest.mark.parametrize("edit", [case[1] for case in MALFORMED_BENCHMARKS],
+                         ids=[case[0] for case in MALFORMED_BENCHMARKS])
+def test_a_malformed_benchmarks_json_is_named(tmp_path, edit):
+    root, _ = malformed(tmp_path, edit_benchmarks=edit)
+    with pytest.raises(reports.ReportError, match=r"benchmarks\.json is not an asv benchmarks"):
+        reports.load_results(root)
+
+
+@pytest.mark.parametrize("kind", ["date-not-a-number", "result-column-missing"])
+def test_a_malformed_result_file_through_the_command(tmp_path, capsys, kind):
+    edit = next(case[1] for case in MALFORMED if case[0] == kind)
+    root, path = malformed(tmp_path, edit_result=edit)
+    assert main(["report", "--results", str(root), "--out", str(tmp_path / "out")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert captured.err.startswith("ipc-bench: error: ") and path.name in captured.err
+
+
+def test_odd_machine_details_do_not_stop_the_report(tmp_path):
+    # asv machine asks for these interactively: whatever was typed is shown, not refused.
+    root = copy_results(tmp_path)
+    path = result_file(root)
+    data = json.loads(path.read_text())
+    data["params"].update(num_cpu=10**30, ram=float("inf"), cpu=["odd"])
+    path.write_text(json.dumps(data))
+    frame = reports.load_results(root)
+    assert frame["num_cpu"].isna().all()
+    text = reports.write_report(frame, tmp_path / "out").markdown.read_text()
+    assert "| cores | unknown |" in text and "| RAM | inf |" in text
+
+
+def test_out_is_an_existing_file(tmp_path, capsys):
+    target = tmp_path / "a-file"
+    target.write_text("not a directory\n")
+    assert main(["report", "--results", str(DATA), "--out", str(target)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == f"ipc-bench: error: --out {target} is not a directory: name a " \
+                           f"directory for the report\n"
+    assert target.read_text() == "not a directory\n"
+    with pytest.raises(reports.ReportError, match="cannot write the report"):
+        reports.write_report(reports.load_results(DATA), target / "below-a-file")
+
+
+# --- the environment run-suite.sh records -------------------------------------------------------
+
+def environment(commit: str, **changes) -> dict:
+    """What run-suite.sh writes: ``python -m backends.machine`` plus the commit."""
+    return {"hostname": "bench-host", "cpu_model": "Test CPU 9000 @ 3.0GHz", "cpu_count": 2,
+            "cpus_usable": 2, "platform": "Linux-6.1-x86_64", "python": "3.11.7",
+            "python_implementation": "CPython", "executable": "/usr/bin/python3.11",
+            "ipc_bench": "0.9.1", "pyzmq": "26.9.9", "libzmq": "4.9.8", "commit": commit,
+            "written_at": 1_795_870_700_000, **changes}
+
+
+def with_environment(tmp_path: Path, content) -> tuple[Path, str]:
+    """A copy of the results with ENVIRONMENT_FILE (a dict as JSON, a str as is); the commit."""
+    root = copy_results(tmp_path)
+    path = result_file(root)
+    commit = json.loads(path.read_text())["commit_hash"]
+    if callable(content):
+        content = content(commit)
+    text = content if isinstance(content, str) else json.dumps(content)
+    (path.parent / "ipc-bench-environment.json").write_text(text)
+    return root, commit
+
+
+def measured_on(root: Path, out: Path) -> str:
+    """The "Measured on" section of the Markdown report, written by the command."""
+    assert main(["report", "--results", str(root), "--out", str(out)]) == 0
+    text = (out / "report.md").read_text()
+    return text.split("## Measured on")[1].split("\n## ")[0]
+
+
+def test_environment_keys_are_what_backends_machine_prints():
+    from backends.machine import machine_info
+    assert set(environment("x")) == {*machine_info(), "commit", "written_at"}
+
+
+def test_measured_versions_come_from_the_environment_file(tmp_path):
+    root, commit = with_environment(tmp_path, environment)
+    frame = reports.load_results(root)
+    assert frame["result_set"].nunique() == 1  # the file is not a result set
+    assert (frame["measured_pyzmq"] == "26.9.9").all()
+    section = measured_on(root, tmp_path / "out")
+    for row in ("| CPU model | Test CPU 9000 @ 3.0GHz |", "| Python (measured) | 3.11.7 |",
+                "| ipc-bench | 0.9.1 |", "| pyzmq | 26.9.9 |", "| libzmq | 4.9.8 |",
+                f"| ipc-bench commit | {commit} |"):
+        assert row in section, row
+    assert "as measured" in section and "where this report was made" not in section
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "<tr><td>libzmq</td><td>4.9.8</td></tr>" in page
+    assert pd.read_csv(tmp_path / "out" / "results.csv")["measured_libzmq"].eq("4.9.8").all()
+
+
+def test_versions_not_installed_when_measured(tmp_path):
+    root, _ = with_environment(tmp_path, lambda c: environment(c, pyzmq=None, libzmq=None))
+    section = measured_on(root, tmp_path / "out")
+    assert "| pyzmq | not installed |" in section and "| libzmq | not installed |" in section
+
+
+def set_environment(root: Path) -> pd.Series:
+    """What the result set holds of ENVIRONMENT_FILE: the measured_* columns and the note."""
+    sets = reports.result_sets(reports.load_results(root))
+    assert len(sets) == 1  # the file is not a result set
+    return sets.iloc[0]
+
+
+@pytest.mark.parametrize("content, note", [
+    (lambda c: environment("f" * 40), "describes commit ffffffff, not this result set's"),
+    (lambda c: environment(c, python="3.12.1"), "describes Python 3.12.1"),
+    ('{"commit": "e39721d0', "is not valid JSON"),
+    ("", "is empty"),
+    ("[1, 2]", "missing or malformed: commit, cpu_model, python"),
+    (lambda c: environment(c, pyzmq=26), "missing or malformed: pyzmq"),
+    (lambda c: environment(None), "missing or malformed: commit"),
+    (lambda c: {k: v for k, v in environment(c).items() if k != "libzmq"},
+     "missing or malformed: libzmq"),
+], ids=["other-commit", "other-python", "truncated", "empty", "a-list", "version-not-text",
+        "commit-null", "no-libzmq"])
+def test_an_environment_file_that_does_not_fit_is_not_used(tmp_path, content, note):
+    root, _ = with_environment(tmp_path, content)
+    info = set_environment(root)
+    assert info[[c for c in info.index if c.startswith("measured_")]].isna().all()
+    assert "ipc-bench-environment.json" in info["environment_note"]
+    assert note in info["environment_note"]
+
+
+def test_the_report_says_why_it_ignored_the_environment_file(tmp_path):
+    root, _ = with_environment(tmp_path, lambda c: environment(c, pyzmq=26))
+    section = measured_on(root, tmp_path / "out")
+    assert "Library versions where this report was made" in section
+    assert "Note: " in section and "was ignored" in section and "pyzmq" in section
+    assert "26.9.9" not in section and "| libzmq |" not in section
+
+
+def test_only_the_result_set_of_that_commit_gets_the_versions(tmp_path, ok):
+    root = copy_results(tmp_path)
+    newer = add_result_set(root, sorted(ok["backend"].unique())[0])
+    (root / newer).parent.joinpath("ipc-bench-environment.json").write_text(
+        json.dumps(environment("c0ffee00" * 5)))
+    sets = reports.result_sets(reports.load_results(root)).set_index("result_set")
+    assert sets.loc[newer, "measured_pyzmq"] == "26.9.9"
+    older = sets.drop(index=newer)
+    assert older["measured_pyzmq"].isna().all()
+    assert older["environment_note"].str.contains("describes commit c0ffee00").all()

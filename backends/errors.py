@@ -5,6 +5,12 @@ from __future__ import annotations
 import difflib
 
 
+def did_you_mean(name: str, known) -> str:
+    """`` Did you mean 'x'?`` for the closest of ``known``, or an empty string."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
 class IPCBenchError(Exception):
     """Root of every error ipc-bench raises on purpose."""
 
@@ -15,9 +21,8 @@ class UnknownBackendError(IPCBenchError, LookupError):
     def __init__(self, name: str, known: list[str]):
         self.name = name
         self.known = known
-        close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        super().__init__(f"unknown backend {name!r}.{hint} Known backends: {', '.join(known)}")
+        super().__init__(f"unknown backend {name!r}.{did_you_mean(name, known)} "
+                         f"Known backends: {', '.join(known)}")
 
 
 class BackendUnavailableError(IPCBenchError):

@@ -8,11 +8,11 @@ otherwise with ``--current``/``--baseline`` or ``--no-compare``.
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from backends.errors import did_you_mean
 from backends.grid import parse_procs, parse_size
 from reports.errors import ReportError
 
@@ -133,8 +133,7 @@ def _load(args: argparse.Namespace) -> pd.DataFrame:
         measured = sorted(frame.loc[frame["status"] != "skipped", "backend"].dropna().unique())
         for name in wanted:
             if name not in measured:
-                close = difflib.get_close_matches(name, measured, n=1, cutoff=0.5)
-                hint = f" Did you mean {close[0]!r}?" if close else ""
+                hint = did_you_mean(name, measured)
                 raise ReportError(f"unknown backend {name!r}: not in the results.{hint} "
                                   f"Measured backends: {', '.join(measured)}")
         frame = frame[frame["backend"].isin(wanted)].reset_index(drop=True)

@@ -7,7 +7,6 @@ recommendation says so.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from backends.errors import did_you_mean
 from backends.grid import format_size
 from reports.plots import num, si
 from reports.results import ReportError, only_set
@@ -89,9 +89,7 @@ def check_capabilities(require: Iterable[str],
     wanted = list(dict.fromkeys(require))
     for name in wanted:
         if name not in known:
-            close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ReportError(f"unknown capability {name!r}.{hint} "
+            raise ReportError(f"unknown capability {name!r}.{did_you_mean(name, known)} "
                               f"Known capabilities: {', '.join(known)}")
     return wanted
 

@@ -473,10 +473,13 @@ class ThroughputRun:
                  timeout: float = DEFAULT_TIMEOUT_SECONDS, context=None,
                  maxsize: int | None = None):
         _check_size(size_bytes)
+        if not isinstance(timeout, int | float) or not timeout > 0:
+            raise UsageError(f"timeout must be a number of seconds > 0, not {timeout!r}")
         grid.check_count("producers", producers)
         grid.check_count("consumers", consumers)
         _check_amount(messages, seconds, producers)
-        self.point = _Point(backend, timeout, context)
+        # The timeout bounds what a point takes beyond the time it was asked to run.
+        self.point = _Point(backend, timeout + (seconds or 0), context)
         self.size_bytes, self.producers, self.consumers = size_bytes, producers, consumers
         self.messages, self.seconds, self.maxsize = messages, seconds, maxsize
         self.result = ThroughputResult(self.point.backend.name, size_bytes, producers, consumers,

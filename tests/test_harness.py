@@ -58,6 +58,12 @@ def test_runs_sized_in_seconds_verify_everything_sent():
 
 
 @pytest.mark.timeout(60)
+def test_the_timeout_bounds_what_a_point_takes_beyond_its_seconds():
+    result = measure_throughput("pipe", 64, 1, 1, seconds=1.5, timeout=1, context="fork")
+    assert result.ok, result.error
+
+
+@pytest.mark.timeout(60)
 def test_big_messages_are_verified_too():
     result = measure_throughput("pipe", 3 * 1024 * 1024, 1, 2, messages=8, timeout=30)
     assert result.ok and result.delivered == 8, result.error

@@ -55,7 +55,8 @@ def test_a_worker_killed_part_way_fails_the_point_by_name(name, role):
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("name", AVAILABLE)
 def test_a_worker_that_stops_reading_fails_at_the_timeout(name):
-    run = ThroughputRun(name, 64, 1, 1, seconds=30, timeout=3).start()
+    # sized by count, not --seconds: the timeout alone bounds it (seconds would add to it)
+    run = ThroughputRun(name, 64, 1, 1, messages=5_000_000, timeout=3).start()
     consumer = run.point.workers["consumer-0"]
     _kill_later(consumer.pid, signal.SIGSTOP, after=0.3)  # alive, but reads no more
     started = time.monotonic()

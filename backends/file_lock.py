@@ -22,6 +22,7 @@ import os
 import struct
 import time
 
+from backends.errors import IPCBenchError
 from backends.interface import Backend, Channel, Receiver, Sender, check_payload
 
 STATE = struct.Struct("<4Q")  # read offset, end offset, unclaimed records, producers finished
@@ -151,13 +152,12 @@ class FileLockReceiver(Receiver):
 
 
 def _read_all(fd: int, length: int, offset: int) -> bytes:
+    # One pread is enough for a payload (at most 256 MiB); less means the spool was cut.
     data = os.pread(fd, length, offset)
-    if len(data) == length:
-        return data
-    parts = [data]  # pread returns at most about 2 GiB at a time
-    while length - sum(map(len, parts)) > 0:
-        parts.append(os.pread(fd, length - sum(map(len, parts)), offset + sum(map(len, parts))))
-    return b"".join(parts)
+    if len(data) != length:
+        raise IPCBenchError(f"file-lock spool truncated: {len(data)} of {length} bytes at "
+                            f"offset {offset}")
+    return data
 
 
 class FileLockBackend(Backend):

@@ -184,10 +184,6 @@ class Channel:
         to watch alongside its workers."""
         return {}
 
-    @property
-    def is_owner(self) -> bool:
-        return os.getpid() == self._owner_pid
-
     def _check_index(self, index: int, count: int, what: str) -> None:
         if self.closed:
             raise ChannelClosedError("channel is closed")

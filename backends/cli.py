@@ -14,6 +14,7 @@ import sys
 import backends
 from backends import grid
 from backends.errors import IPCBenchError, UsageError
+from reports import cli as reports_cli
 
 PROG = "ipc-bench"
 
@@ -59,10 +60,10 @@ def _parser() -> argparse.ArgumentParser:
                                         "from asv results")
     recommend_parser = commands.add_parser("recommend", help="rank the backends for a workload "
                                            "from measured results")
-    reports_cli = _reports_cli()
-    if reports_cli is not None:
-        reports_cli.configure_report(report_parser)
-        reports_cli.configure_recommend(recommend_parser)
+    # reports.cli is light: pandas and matplotlib load only when a report is made, and say
+    # what to install when they are missing.
+    reports_cli.configure_report(report_parser)
+    reports_cli.configure_recommend(recommend_parser)
 
     fidelity = commands.add_parser("fidelity", help="compare the harness with hand-written "
                                    "loops of the same mechanism")
@@ -74,14 +75,6 @@ def _parser() -> argparse.ArgumentParser:
 def _harness():
     from backends import harness
     return harness
-
-
-def _reports_cli():
-    try:
-        from reports import cli
-    except ImportError:  # pandas/matplotlib not installed: said when the command is used
-        return None
-    return cli
 
 
 def _interrupt(signum, frame):
@@ -301,16 +294,8 @@ def _print_table(results, latency: bool, machine: dict) -> None:
 
 # --- report, recommend, fidelity ------------------------------------------------------------
 
-def _require_reports():
-    cli = _reports_cli()
-    if cli is None:
-        raise backends.BackendUnavailableError(
-            "reports need pandas and matplotlib: pip install 'ipc-bench[report]'")
-    return cli
-
-
 def report_command(args) -> int:
-    return _require_reports().run_report(args)
+    return reports_cli.run_report(args)
 
 
 def recommend_command(args) -> int:
@@ -320,7 +305,7 @@ def recommend_command(args) -> int:
             capabilities[name] = backends.load(name).capabilities
         except IPCBenchError:
             capabilities[name] = frozenset()
-    return _require_reports().run_recommend(args, capabilities)
+    return reports_cli.run_recommend(args, capabilities)
 
 
 def fidelity_command(args) -> int:

@@ -60,6 +60,11 @@ class Sender:
     message (as ``recv`` on the consumer's side).
     """
 
+    #: True where send() returns before the payload is written, handing it to a background
+    #: thread (multiprocessing.Queue's feeder, libzmq's I/O thread): a producer can then run
+    #: ahead of the mechanism, and the payloads it has sent stay in memory until written.
+    sends_in_background: ClassVar[bool] = False
+
     def send(self, payload: bytes) -> None:
         raise NotImplementedError(f"{type(self).__name__} must implement send")
 

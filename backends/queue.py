@@ -44,6 +44,8 @@ class QueueChannel(Channel):
 
 
 class QueueSender(Sender):
+    sends_in_background = True  # the feeder thread pickles and writes
+
     def __init__(self, q):
         self._put = q.put
 

@@ -74,6 +74,8 @@ class ZmqChannel(Channel):
 
 
 class ZmqSender(Sender):
+    sends_in_background = True  # libzmq's I/O thread writes
+
     def __init__(self, channel: ZmqChannel, index: int):
         self._channel = channel
         self._index = index

@@ -48,16 +48,16 @@ class PipeChannel(Channel):
 class PipeSender(Sender):
     def __init__(self, writers):
         self._writers = writers
-        self._next_writer = itertools.cycle(writers).__next__
+        self._next_send = itertools.cycle([writer.send_bytes for writer in writers]).__next__
 
     def send(self, payload: bytes) -> None:
         if payload and payload.__class__ is bytes:
-            self._next_writer().send_bytes(payload)
+            self._next_send()(payload)
         else:
             check_payload(payload)
-            writer = self._next_writer()
-            writer.send_bytes(ESCAPE)
-            writer.send_bytes(EMPTY)
+            send_bytes = self._next_send()
+            send_bytes(ESCAPE)
+            send_bytes(EMPTY)
 
     def _close(self) -> None:
         for writer in self._writers:

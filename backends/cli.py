@@ -67,14 +67,23 @@ def _parser() -> argparse.ArgumentParser:
 
     fidelity = commands.add_parser("fidelity", help="compare the harness with hand-written "
                                    "loops of the same mechanism")
-    fidelity.add_argument("-s", "--sizes", default="64,64KiB", metavar="SIZES")
-    fidelity.add_argument("--rounds", type=int, default=5)
+    fidelity.add_argument("-s", "--sizes", default="64,64KiB", metavar="SIZES",
+                          help="message sizes (default %(default)s)")
+    fidelity.add_argument("--rounds", type=str, default=str(_fidelity().DEFAULT_ROUNDS),
+                          metavar="N", help="interleaved runs of each loop; the ratios are of "
+                          "their medians (default %(default)s)")
+    fidelity.add_argument("--json", action="store_true", help="one JSON object per point")
     return parser
 
 
 def _harness():
     from backends import harness
     return harness
+
+
+def _fidelity():
+    from backends import fidelity
+    return fidelity
 
 
 def _interrupt(signum, frame):
@@ -253,12 +262,19 @@ def run_command(args) -> int:
     return 0 if all(result.ok for result in results) else 1
 
 
+def _console():
+    from rich.console import Console
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)  # a log or a pipe: do not cut columns to 80
+    return console
+
+
 def _number(value, digits=0) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
 def _print_table(results, latency: bool, machine: dict) -> None:
-    from rich.console import Console
     from rich.table import Table
     if latency:
         table = Table(title="round-trip latency (µs)")
@@ -281,9 +297,7 @@ def _print_table(results, latency: bool, machine: dict) -> None:
                           str(r.messages), f"{r.lost}/{r.duplicated}/{r.corrupted}",
                           _number(r.seconds, 3), _number(r.msgs_per_s), _number(r.mb_per_s, 1),
                           status)
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=160)  # a log or a pipe: do not cut columns to 80
+    console = _console()
     console.print(table)
     cores = machine["cpu_count"]
     note = f"{machine['cpu_model']}, {cores} cores, Python {machine['python']}"
@@ -309,17 +323,51 @@ def recommend_command(args) -> int:
 
 
 def fidelity_command(args) -> int:
-    from backends import fidelity
+    fidelity = _fidelity()
     sizes = grid.parse_sizes(args.sizes, minimum=_harness().MIN_SIZE_BYTES)
-    if args.rounds < 1:
-        raise UsageError("--rounds must be at least 1")
-    failed = False
-    for mechanism in fidelity.MECHANISMS:
-        for size in sizes:
-            row = fidelity.compare(mechanism, size, rounds=args.rounds)
-            print(json.dumps(row), flush=True)
-            failed |= not row["ok"]
-    return 1 if failed else 0
+    rounds = _positive(args.rounds, "--rounds", int)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    err = Console(stderr=True)
+    machine = _harness().machine_info()
+    points = [(mechanism, size) for mechanism in fidelity.MECHANISMS for size in sizes]
+    rows = []
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        console=err, transient=True, disable=not err.is_terminal)
+    with progress:
+        task = progress.add_task("comparing", total=len(points))
+        for mechanism, size in points:
+            progress.update(task, description=f"{mechanism} {grid.format_size(size)}: "
+                            f"{rounds} rounds of each loop")
+            row = fidelity.compare(mechanism, size, rounds=rounds)
+            rows.append(row)
+            if args.json:
+                print(json.dumps({**row, "machine": machine}), flush=True)
+            progress.advance(task)
+    if not args.json:
+        _print_fidelity(rows, fidelity, machine)
+    return 0 if all(row["ok"] for row in rows) else 1
+
+
+def _print_fidelity(rows: list[dict], fidelity, machine: dict) -> None:
+    from rich.table import Table
+    table = Table(title="ipc-bench against a hand-written loop of the same mechanism, 1x1",
+                  caption=f"targets: throughput ratio >= {fidelity.THROUGHPUT_RATIO_MIN}, "
+                  f"p50 round-trip ratio <= {fidelity.RTT_P50_RATIO_MAX}")
+    for column in ("mechanism", "size", "raw msgs/s", "msgs/s", "ratio", "raw p50 µs",
+                   "p50 µs", "ratio", "status"):
+        table.add_column(column, justify="left" if column in ("mechanism", "status") else "right")
+    for row in rows:
+        table.add_row(row["mechanism"], grid.format_size(row["size"]),
+                      _number(row["raw_msgs_per_s"]), _number(row["bench_msgs_per_s"]),
+                      f"{row['throughput_ratio']:.3f}", _number(row["raw_rtt_p50_us"], 1),
+                      _number(row["bench_rtt_p50_us"], 1), f"{row['rtt_p50_ratio']:.3f}",
+                      "ok" if row["ok"] else "MISSED")
+    console = _console()
+    console.print(table)
+    console.print(f"medians of {rows[0]['rounds'] if rows else 0} interleaved rounds; "
+                  f"{machine['cpu_model']}, {machine['cpu_count']} cores, "
+                  f"Python {machine['python']}", highlight=False)
 
 
 COMMANDS = {"list": list_command, "run": run_command, "report": report_command,

@@ -1,15 +1,14 @@
 """Harness fidelity: ipc-bench against a hand-written loop of the same mechanism, 1x1.
 
 Ratios measured in one process and one session, interleaved; the targets are a throughput
-ratio of at least 0.9 and a p50 round-trip ratio of at most 1.15. ``_distinct`` compares with
-a raw loop that sends the harness's own distinct messages (see backends.fidelity).
+ratio of at least 0.9 and a p50 round-trip ratio of at most 1.15.
 """
 
 from backends import fidelity
 
 from .common import ASV_TIMEOUT
 
-ROUNDS = 5
+ROUNDS = fidelity.DEFAULT_ROUNDS
 
 
 class Fidelity:
@@ -20,10 +19,6 @@ class Fidelity:
 
     def track_throughput_ratio(self, mechanism, size_bytes):
         return fidelity.throughput_ratio(mechanism, size_bytes, rounds=ROUNDS)[0]
-
-    def track_throughput_ratio_distinct(self, mechanism, size_bytes):
-        """Against a raw loop sending the same distinct messages: the harness's own cost."""
-        return fidelity.throughput_ratio(mechanism, size_bytes, rounds=ROUNDS, distinct=True)[0]
 
     def track_rtt_p50_ratio(self, mechanism, size_bytes):
         return fidelity.rtt_p50_ratio(mechanism, size_bytes, rounds=ROUNDS)[0]

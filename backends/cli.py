@@ -294,7 +294,8 @@ def _print_table(results, latency: bool, machine: dict) -> None:
                               "rtt_max_us")), status)
         else:
             table.add_row(r.backend, grid.format_size(r.size), f"{r.producers}x{r.consumers}",
-                          str(r.messages), f"{r.lost}/{r.duplicated}/{r.corrupted}",
+                          _number(r.messages),
+                          "-" if r.lost is None else f"{r.lost}/{r.duplicated}/{r.corrupted}",
                           _number(r.seconds, 3), _number(r.msgs_per_s), _number(r.mb_per_s, 1),
                           status)
     console = _console()

@@ -80,11 +80,12 @@ class ThroughputResult:
     size: int
     producers: int
     consumers: int
-    messages: int = 0  # sent
-    delivered: int = 0
-    lost: int = 0
-    duplicated: int = 0
-    corrupted: int = 0
+    # None until counted: a point whose workers died or hung before reporting has no counts.
+    messages: int | None = None  # sent
+    delivered: int | None = None
+    lost: int | None = None
+    duplicated: int | None = None
+    corrupted: int | None = None
     seconds: float | None = None
     msgs_per_s: float | None = None
     mb_per_s: float | None = None
@@ -101,7 +102,7 @@ class ThroughputResult:
 class LatencyResult:
     backend: str
     size: int
-    samples: int = 0
+    samples: int | None = None  # None until measured
     rtt_p50_us: float | None = None
     rtt_p90_us: float | None = None
     rtt_p99_us: float | None = None

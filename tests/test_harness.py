@@ -90,6 +90,8 @@ def test_a_killed_worker_fails_the_point_by_name(name, who):
     assert not result.ok
     assert who in result.error and "exit code -9 (SIGKILL)" in result.error
     assert time.monotonic() - started < 10  # at once, not at the timeout
+    counts = ("messages", "delivered", "lost", "duplicated", "corrupted", "msgs_per_s")
+    assert all(result.to_json()[key] is None for key in counts), "uncounted, not zero"
 
 
 @pytest.mark.timeout(60)

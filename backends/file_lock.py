@@ -12,7 +12,10 @@ Producers append at the end offset and consumers claim from the read offset, bot
 lock, so each record is read by exactly one consumer. A record only counts once ``state``
 says so: a producer killed mid-write leaves bytes past the end offset, which the next write
 overwrites, and the kernel drops its lock. Consumers poll, with a growing sleep, while there
-is nothing to claim; the data file is truncated whenever it has been drained.
+is nothing to claim. Whenever the data file has been drained, writing starts again at its
+start, over pages the page cache already holds: the file stays as big as the longest backlog
+while the channel is open. (Truncating it instead made every catch-up of the consumers cost
+the producers fresh pages, and throughput swung by 20% with the consumers' pace.)
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ from backends.interface import Backend, Channel, Receiver, Sender, check_payload
 
 STATE = struct.Struct("<4Q")  # read offset, end offset, unclaimed records, producers finished
 LENGTH = struct.Struct("<Q")
-COMPACT_BYTES = 1 << 20  # truncate a drained data file once it is at least this big
 POLL_MIN_SECONDS = 20e-6
 POLL_MAX_SECONDS = 1e-3
 
@@ -134,8 +136,7 @@ class FileLockReceiver(Receiver):
                 payload = _read_all(spool.data, length, start + LENGTH.size)
                 state[0] = start + LENGTH.size + length
                 state[2] -= 1
-                if state[0] == end and end >= COMPACT_BYTES:
-                    os.ftruncate(spool.data, 0)
+                if state[0] == end:  # drained: the next record goes at the start again
                     state[0] = state[1] = 0
                 spool.unlock(state)
                 return payload

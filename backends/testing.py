@@ -196,11 +196,13 @@ def produce(channel: Channel, index: int, results, sizes: Sequence[int],
 
 
 def consume(channel: Channel, index: int, results, task_done: bool = False,
-            ready=None, go=None, recv_timeout: float | None = RECV_SECONDS) -> None:
+            ready=None, go=None, recv_timeout: float | None = RECV_SECONDS,
+            iterate: bool = False) -> None:
     """Consumer ``index``: receive until end of stream, then ask once more; report the
     ``describe`` tuple of every message in arrival order. With ``ready`` and ``go``: open
     the receiver, set ``ready``, and read nothing until the parent sets ``go``.
-    ``recv_timeout=None`` receives with blocking calls (the parent's deadline bounds them)."""
+    ``recv_timeout=None`` receives with blocking calls (the parent's deadline bounds them);
+    ``iterate`` receives with ``for payload in receiver``, blocking too."""
     def body():
         receiver = channel.receiver(index)
         if ready is not None:
@@ -208,9 +210,10 @@ def consume(channel: Channel, index: int, results, task_done: bool = False,
         if go is not None:
             _wait(go, "go")
         received = []
+        messages = iter(receiver) if iterate else None
         while True:
             try:
-                payload = receiver.recv(recv_timeout)
+                payload = (next(messages, None) if iterate else receiver.recv(recv_timeout))
             except TimeoutError:
                 raise AssertionError(f"consumer {index}: no message and no end of stream "
                                      f"within {recv_timeout} s, after {len(received)} "
@@ -286,7 +289,7 @@ def misuse_producer(channel: Channel, index: int, results) -> None:
 
 
 def misuse_consumer(channel: Channel, index: int, results, joinable: bool) -> None:
-    """The stream, task_done() if not joinable, close twice, recv after close."""
+    """The stream, task_done() if not joinable, close twice, recv and iteration after close."""
     def body():
         receiver = channel.receiver(index)
         outcomes = {"recv": _outcome(lambda: receiver.recv(RECV_SECONDS))}
@@ -298,6 +301,7 @@ def misuse_consumer(channel: Channel, index: int, results, joinable: bool) -> No
         outcomes["close()"] = _outcome(receiver.close)
         outcomes["close() again"] = _outcome(receiver.close)
         outcomes["recv after close"] = _outcome(lambda: receiver.recv(1))
+        outcomes["iterate after close"] = _outcome(lambda: next(iter(receiver)))
         return outcomes
     _guarded(results, "consumer", index, body)
 
@@ -501,7 +505,8 @@ def _wait_until_gone(find: Callable[[], set], seconds: float) -> set:
 
 def exchange(harness: Harness, backend: Backend, producers: int, consumers: int,
              sizes: Sequence[int], context: str = "fork", late_readers: bool = False,
-             recv_timeout: float | None = RECV_SECONDS) -> dict[tuple[str, int], Any]:
+             recv_timeout: float | None = RECV_SECONDS,
+             iterate: bool = False) -> dict[tuple[str, int], Any]:
     """Run ``producers`` x ``consumers`` real workers over ``backend``, each producer sending
     ``sizes``, and assert exactly-once delivery (and per-producer order if "fifo"), end of
     stream at every consumer, workers that exit on their own, and ``join()`` if "joinable".
@@ -509,6 +514,7 @@ def exchange(harness: Harness, backend: Backend, producers: int, consumers: int,
     ``late_readers``: consumers open their receivers, then read nothing until every producer
     has sent everything and called ``close()`` (which may wait for the readers, or not).
     ``recv_timeout``: the consumers' per-call timeout; None for blocking calls.
+    ``iterate``: the consumers read with ``for payload in receiver``.
     """
     ctx = multiprocessing.get_context(context)
     channel = harness.open(backend, producers, consumers, context=context)
@@ -521,7 +527,7 @@ def exchange(harness: Harness, backend: Backend, producers: int, consumers: int,
     for index in range(consumers):
         workers["consumer", index] = harness.start(ctx, "consumer", index, consume, channel,
                                                    index, results, joinable, ready[index], go,
-                                                   recv_timeout)
+                                                   recv_timeout, iterate)
     if late_readers:
         for event in ready:
             assert event.wait(EVENT_SECONDS), "a consumer did not open its receiver"
@@ -650,6 +656,14 @@ class BackendConformance:
         exchange(harness, backend, producers, consumers, SIZES_MANY * 2, method,
                  recv_timeout=None)
 
+    @pytest.mark.timeout(90)
+    @pytest.mark.parametrize("procs", ["1x1", "2x2"])
+    def test_iteration(self, backend: Backend, harness: Harness, procs: str):
+        """``for payload in receiver`` gets every message, empty ones too, then stops."""
+        producers, consumers = _counts(backend, *map(int, procs.split("x")))
+        exchange(harness, backend, producers, consumers, [64, 0, 1, 5000] * 50,
+                 recv_timeout=None, iterate=True)
+
     # -- end of stream
 
     @pytest.mark.timeout(60)
@@ -727,7 +741,8 @@ class BackendConformance:
         expected_consumer = {"recv": "returned b'ok'",
                              "recv at end": "returned None", "close()": "returned None",
                              "close() again": "returned None",
-                             "recv after close": "raised ChannelClosedError"}
+                             "recv after close": "raised ChannelClosedError",
+                             "iterate after close": "raised ChannelClosedError"}
         if not joinable:
             expected_consumer["task_done()"] = "raised IPCBenchError"
         assert reports["consumer", 0] == expected_consumer, \

@@ -161,7 +161,7 @@ def _ready(report, go) -> bool:
 
 def _produce(report, go, channel, index, size_bytes, count, seconds):
     sender = channel.sender(index)
-    send, pack, template = sender.send, HEADER.pack, body(index, size_bytes)
+    send_many, pack, template = sender.send_many, HEADER.pack, body(index, size_bytes)
     clock = time.perf_counter
     prebuilt = None
     if _prebuild(sender, size_bytes, count):
@@ -170,18 +170,15 @@ def _produce(report, go, channel, index, size_bytes, count, seconds):
         return None
     start = clock()
     if prebuilt is not None:
-        for message in prebuilt:
-            send(message)
+        send_many(prebuilt)
         sent = count
     elif count is not None:
-        for seq in range(count):
-            send(pack(index, seq) + template)
+        send_many(pack(index, seq) + template for seq in range(count))
         sent = count
     else:
         sent, stop = 0, start + seconds
         while clock() < stop:
-            for seq in range(sent, sent + CLOCK_EVERY):
-                send(pack(index, seq) + template)
+            send_many(pack(index, seq) + template for seq in range(sent, sent + CLOCK_EVERY))
             sent += CLOCK_EVERY
     sender.close()
     return {"sent": sent, "start": start}

@@ -16,6 +16,7 @@ import os
 import shutil
 import tempfile
 import weakref
+from collections.abc import Iterable
 from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 from typing import ClassVar
@@ -67,6 +68,13 @@ class Sender:
 
     def send(self, payload: bytes) -> None:
         raise NotImplementedError(f"{type(self).__name__} must implement send")
+
+    def send_many(self, payloads: Iterable[bytes]) -> None:
+        """send() every payload, in order. A backend may override it with a faster loop
+        (the pipe does)."""
+        send = self.send
+        for payload in payloads:
+            send(payload)
 
     def close(self) -> None:
         if self.send != _CLOSED_SEND:

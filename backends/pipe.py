@@ -59,6 +59,18 @@ class PipeSender(Sender):
             send_bytes(ESCAPE)
             send_bytes(EMPTY)
 
+    def send_many(self, payloads) -> None:
+        # No send() call per message (5% of the throughput at 64 B), unless send() is not
+        # this one (a subclass's, or closed), which then has to see every payload.
+        if type(self).send is not PipeSender.send or "send" in vars(self):
+            return super().send_many(payloads)
+        next_send = self._next_send
+        for payload in payloads:
+            if payload and payload.__class__ is bytes:
+                next_send()(payload)
+            else:
+                self.send(payload)
+
     def _close(self) -> None:
         for writer in self._writers:
             writer.send_bytes(ESCAPE)

@@ -177,13 +177,16 @@ def _outcome(call: Callable[[], Any]) -> str:
 
 
 def produce(channel: Channel, index: int, results, sizes: Sequence[int],
-            counter=None, closing=None) -> None:
+            counter=None, closing=None, bulk: bool = False) -> None:
     """Producer ``index``: send ``make_payload(index, seq, size)`` for each size, then close.
     ``counter`` (a shared Value), if given, holds the number of sends that have returned;
-    ``closing`` (an Event), if given, is set just before ``close()``."""
+    ``closing`` (an Event), if given, is set just before ``close()``; ``bulk`` sends them
+    all with one ``send_many()``."""
     def body():
         sender = channel.sender(index)
-        for seq, size in enumerate(sizes):
+        if bulk:
+            sender.send_many(make_payload(index, seq, size) for seq, size in enumerate(sizes))
+        for seq, size in enumerate([] if bulk else sizes):
             sender.send(make_payload(index, seq, size))
             if counter is not None:
                 counter.value = seq + 1
@@ -197,12 +200,12 @@ def produce(channel: Channel, index: int, results, sizes: Sequence[int],
 
 def consume(channel: Channel, index: int, results, task_done: bool = False,
             ready=None, go=None, recv_timeout: float | None = RECV_SECONDS,
-            iterate: bool = False) -> None:
+            bulk: bool = False) -> None:
     """Consumer ``index``: receive until end of stream, then ask once more; report the
     ``describe`` tuple of every message in arrival order. With ``ready`` and ``go``: open
     the receiver, set ``ready``, and read nothing until the parent sets ``go``.
     ``recv_timeout=None`` receives with blocking calls (the parent's deadline bounds them);
-    ``iterate`` receives with ``for payload in receiver``, blocking too."""
+    ``bulk`` receives with ``for payload in receiver``, blocking too."""
     def body():
         receiver = channel.receiver(index)
         if ready is not None:
@@ -210,10 +213,10 @@ def consume(channel: Channel, index: int, results, task_done: bool = False,
         if go is not None:
             _wait(go, "go")
         received = []
-        messages = iter(receiver) if iterate else None
+        messages = iter(receiver) if bulk else None
         while True:
             try:
-                payload = (next(messages, None) if iterate else receiver.recv(recv_timeout))
+                payload = next(messages, None) if bulk else receiver.recv(recv_timeout)
             except TimeoutError:
                 raise AssertionError(f"consumer {index}: no message and no end of stream "
                                      f"within {recv_timeout} s, after {len(received)} "
@@ -275,15 +278,19 @@ _NOT_BYTES = ("text", bytearray(b"x"), memoryview(b"x"), None, 7, [b"x"])
 
 
 def misuse_producer(channel: Channel, index: int, results) -> None:
-    """Send what is not bytes, then bytes; close twice; send after close."""
+    """Send what is not bytes (one by one, and in send_many), then bytes; close twice; send
+    after close."""
     def body():
         sender = channel.sender(index)
         outcomes = {f"send({type(bad).__name__})": _outcome(lambda b=bad: sender.send(b))
                     for bad in _NOT_BYTES}
+        outcomes.update({f"send_many([{type(bad).__name__}])": _outcome(
+            lambda b=bad: sender.send_many([b])) for bad in _NOT_BYTES})
         outcomes["send(b'ok')"] = _outcome(lambda: sender.send(b"ok"))
         outcomes["close()"] = _outcome(sender.close)
         outcomes["close() again"] = _outcome(sender.close)
         outcomes["send after close"] = _outcome(lambda: sender.send(b"late"))
+        outcomes["send_many after close"] = _outcome(lambda: sender.send_many([b"late"]))
         return outcomes
     _guarded(results, "producer", index, body)
 
@@ -506,7 +513,7 @@ def _wait_until_gone(find: Callable[[], set], seconds: float) -> set:
 def exchange(harness: Harness, backend: Backend, producers: int, consumers: int,
              sizes: Sequence[int], context: str = "fork", late_readers: bool = False,
              recv_timeout: float | None = RECV_SECONDS,
-             iterate: bool = False) -> dict[tuple[str, int], Any]:
+             bulk: bool = False) -> dict[tuple[str, int], Any]:
     """Run ``producers`` x ``consumers`` real workers over ``backend``, each producer sending
     ``sizes``, and assert exactly-once delivery (and per-producer order if "fifo"), end of
     stream at every consumer, workers that exit on their own, and ``join()`` if "joinable".
@@ -514,7 +521,8 @@ def exchange(harness: Harness, backend: Backend, producers: int, consumers: int,
     ``late_readers``: consumers open their receivers, then read nothing until every producer
     has sent everything and called ``close()`` (which may wait for the readers, or not).
     ``recv_timeout``: the consumers' per-call timeout; None for blocking calls.
-    ``iterate``: the consumers read with ``for payload in receiver``.
+    ``bulk``: the producers send with ``send_many()``, the consumers read with
+    ``for payload in receiver``.
     """
     ctx = multiprocessing.get_context(context)
     channel = harness.open(backend, producers, consumers, context=context)
@@ -527,13 +535,14 @@ def exchange(harness: Harness, backend: Backend, producers: int, consumers: int,
     for index in range(consumers):
         workers["consumer", index] = harness.start(ctx, "consumer", index, consume, channel,
                                                    index, results, joinable, ready[index], go,
-                                                   recv_timeout, iterate)
+                                                   recv_timeout, bulk)
     if late_readers:
         for event in ready:
             assert event.wait(EVENT_SECONDS), "a consumer did not open its receiver"
     for index in range(producers):
         workers["producer", index] = harness.start(ctx, "producer", index, produce, channel,
-                                                   index, results, sizes, None, closing[index])
+                                                   index, results, sizes, None, closing[index],
+                                                   bulk)
     if late_readers:
         for index, event in enumerate(closing):
             assert event.wait(EVENT_SECONDS), f"producer {index} did not finish sending"
@@ -658,11 +667,12 @@ class BackendConformance:
 
     @pytest.mark.timeout(90)
     @pytest.mark.parametrize("procs", ["1x1", "2x2"])
-    def test_iteration(self, backend: Backend, harness: Harness, procs: str):
-        """``for payload in receiver`` gets every message, empty ones too, then stops."""
+    def test_send_many_and_iteration(self, backend: Backend, harness: Harness, procs: str):
+        """``send_many()`` sends every payload, ``for payload in receiver`` gets every
+        message, empty ones too, then stops."""
         producers, consumers = _counts(backend, *map(int, procs.split("x")))
         exchange(harness, backend, producers, consumers, [64, 0, 1, 5000] * 50,
-                 recv_timeout=None, iterate=True)
+                 recv_timeout=None, bulk=True)
 
     # -- end of stream
 
@@ -731,11 +741,13 @@ class BackendConformance:
         }
         reports = harness.collect(results, workers)
         harness.join(list(workers.values()))
-        expected_producer = {f"send({type(bad).__name__})": "raised PayloadError"
-                             for bad in _NOT_BYTES}
+        expected_producer = {key: "raised PayloadError" for bad in _NOT_BYTES
+                             for key in (f"send({type(bad).__name__})",
+                                         f"send_many([{type(bad).__name__}])")}
         expected_producer.update({"send(b'ok')": "returned None", "close()": "returned None",
                                   "close() again": "returned None",
-                                  "send after close": "raised ChannelClosedError"})
+                                  "send after close": "raised ChannelClosedError",
+                                  "send_many after close": "raised ChannelClosedError"})
         assert reports["producer", 0] == expected_producer, \
             f"producer: got {reports['producer', 0]}, expected {expected_producer}"
         expected_consumer = {"recv": "returned b'ok'",

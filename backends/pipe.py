@@ -64,12 +64,21 @@ class PipeSender(Sender):
         # this one (a subclass's, or closed), which then has to see every payload.
         if type(self).send is not PipeSender.send or "send" in vars(self):
             return super().send_many(payloads)
+        if len(self._writers) == 1:
+            send_bytes = self._writers[0].send_bytes
+            for payload in payloads:
+                if payload and payload.__class__ is bytes:
+                    send_bytes(payload)
+                else:
+                    self.send(payload)
+            return None
         next_send = self._next_send
         for payload in payloads:
             if payload and payload.__class__ is bytes:
                 next_send()(payload)
             else:
                 self.send(payload)
+        return None
 
     def _close(self) -> None:
         for writer in self._writers:
@@ -106,16 +115,18 @@ class PipeReceiver(Receiver):
         # One pipe: frames straight from recv_bytes, without a recv() call per message
         # (3% of the throughput at 64 B); unless recv() is not this one (a subclass's, or
         # closed), which then has to see every message.
-        fast = type(self).recv is PipeReceiver.recv and "recv" not in vars(self)
-        while fast and (only := self._only) is not None:
-            frame = only()
-            if frame:
-                yield frame
-            elif only() == EMPTY:
-                yield frame
-            else:  # END
-                self._open.clear()
-                self._only = None
+        if type(self).recv is PipeReceiver.recv and "recv" not in vars(self) and self._only:
+            recv_bytes = self._only
+            while True:
+                frame = recv_bytes()
+                if frame:
+                    yield frame
+                elif recv_bytes() == EMPTY:
+                    yield frame
+                else:  # END
+                    self._open.clear()
+                    self._only = None
+                    break
         yield from super().__iter__()
 
     def _next_ready(self, timeout: float | None):

@@ -221,15 +221,20 @@ def _label(point: dict, latency: bool) -> str:
     return f"{point['backend']} {grid.format_size(point['size'])}{procs}"
 
 
-def run_command(args) -> int:
-    points, options = _plan(args)
+def _progress():
+    """The stderr console, and a progress bar on it that shows only on a terminal."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
     err = Console(stderr=True)
+    return err, Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                         console=err, transient=True, disable=not err.is_terminal)
+
+
+def run_command(args) -> int:
+    points, options = _plan(args)
+    err, progress = _progress()
     machine = _harness().machine_info()
     results, interrupted = [], False
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        console=err, transient=True, disable=not err.is_terminal)
     with progress:
         task = progress.add_task("measuring", total=len(points))
         try:
@@ -327,14 +332,10 @@ def fidelity_command(args) -> int:
     fidelity = _fidelity()
     sizes = grid.parse_sizes(args.sizes, minimum=_harness().MIN_SIZE_BYTES)
     rounds = _positive(args.rounds, "--rounds", int)
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-    err = Console(stderr=True)
+    _, progress = _progress()
     machine = _harness().machine_info()
     points = [(mechanism, size) for mechanism in fidelity.MECHANISMS for size in sizes]
     rows = []
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        console=err, transient=True, disable=not err.is_terminal)
     with progress:
         task = progress.add_task("comparing", total=len(points))
         for mechanism, size in points:

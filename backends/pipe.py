@@ -64,14 +64,6 @@ class PipeSender(Sender):
         # this one (a subclass's, or closed), which then has to see every payload.
         if type(self).send is not PipeSender.send or "send" in vars(self):
             return super().send_many(payloads)
-        if len(self._writers) == 1:
-            send_bytes = self._writers[0].send_bytes
-            for payload in payloads:
-                if payload and payload.__class__ is bytes:
-                    send_bytes(payload)
-                else:
-                    self.send(payload)
-            return None
         next_send = self._next_send
         for payload in payloads:
             if payload and payload.__class__ is bytes:

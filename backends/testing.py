@@ -186,10 +186,11 @@ def produce(channel: Channel, index: int, results, sizes: Sequence[int],
         sender = channel.sender(index)
         if bulk:
             sender.send_many(make_payload(index, seq, size) for seq, size in enumerate(sizes))
-        for seq, size in enumerate([] if bulk else sizes):
-            sender.send(make_payload(index, seq, size))
-            if counter is not None:
-                counter.value = seq + 1
+        else:
+            for seq, size in enumerate(sizes):
+                sender.send(make_payload(index, seq, size))
+                if counter is not None:
+                    counter.value = seq + 1
         if closing is not None:
             closing.set()
         started = time.monotonic()

@@ -119,3 +119,16 @@ def register_all():
     import backends
     for name, target in ALL.items():
         backends.register(name, target, clobber=True)
+
+
+def install_distribution(root, name: str, entry_points: dict[str, str]):
+    """Write a minimal installed distribution into ``root``: a *.dist-info with its metadata
+    and ``entry_points`` (backend name -> "module:Class") in ipc-bench's group. With ``root``
+    on sys.path or PYTHONPATH the registry finds them as a pip-installed plugin's."""
+    from backends.registry import ENTRY_POINT_GROUP
+    info = root / f"{name.replace('-', '_')}-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+    lines = "".join(f"{backend} = {target}\n" for backend, target in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\n{lines}")
+    return info

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 import backends
-from backends import fidelity, registry
+from backends import fidelity
+from tests import faulty
 from tests.test_harness import CONTRACT_LATENCY, CONTRACT_THROUGHPUT
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,11 +87,7 @@ def test_run_latency_table_shows_percentiles_for_each_backend():
 def lossy_plugin(tmp_path_factory) -> dict:
     """tests.faulty's lossy pipe, installed as a plugin distribution for fresh interpreters."""
     root = tmp_path_factory.mktemp("site")
-    info = root / "ipc_bench_lossy-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: ipc-bench-lossy\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(
-        f"[{registry.ENTRY_POINT_GROUP}]\nlossy-pipe = tests.faulty:LossyBackend\n")
+    faulty.install_distribution(root, "ipc-bench-lossy", {"lossy-pipe": faulty.ALL["lossy-pipe"]})
     return {"PYTHONPATH": str(root)}
 
 

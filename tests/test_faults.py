@@ -20,6 +20,7 @@ import pytest
 import backends
 from backends.file_lock import _Spool
 from backends.harness import PointFailed, ThroughputRun, measure_throughput
+from tests import faulty
 
 ROOT = Path(__file__).resolve().parent.parent
 AVAILABLE = [name for name in backends.names() if backends.unavailable(name) is None]
@@ -170,22 +171,12 @@ def test_ctrl_c_stops_the_run_shows_what_was_measured_and_leaves_nothing(json_ou
     assert not _session_processes(process.pid)
 
 
-FAULTY_DIST = """\
-[ipc_bench.backends]
-lossy-pipe = tests.faulty:LossyBackend
-hanging-consumer = tests.faulty:HangingConsumerBackend
-"""
-
-
 @pytest.mark.timeout(300)
 @pytest.mark.skipif(shutil.which("asv") is None, reason="asv is not installed")
 def test_asv_records_failed_and_timed_out_points_as_failed_without_hanging(tmp_path):
     """A plugin distribution (real entry points) brings two faulty backends into the suite."""
-    dist = tmp_path / "plugins" / "ipc_bench_faulty-0.1.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: ipc-bench-faulty\n"
-                                   "Version: 0.1\n")
-    (dist / "entry_points.txt").write_text(FAULTY_DIST)
+    faulty.install_distribution(tmp_path / "plugins", "ipc-bench-faulty", {
+        name: faulty.ALL[name] for name in ("lossy-pipe", "hanging-consumer")})
     from tests.test_asv_suite import _commit
     config = {"version": 1, "project": "ipc-bench", "repo": str(ROOT), "branches": ["HEAD"],
               "environment_type": "existing", "benchmark_dir": str(ROOT / "benchmarks"),

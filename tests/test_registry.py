@@ -17,6 +17,7 @@ import backends
 from backends import registry
 from backends.interface import Backend
 from backends.testing import BackendConformance
+from tests import faulty
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -188,12 +189,8 @@ class EchoBackend(PipeBackend):
 def _write_distribution(root) -> None:
     """A minimal installed distribution: the module and its *.dist-info directory."""
     (root / f"{PLUGIN_MODULE}.py").write_text(PLUGIN_SOURCE)
-    info = root / f"{PLUGIN_MODULE}-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: ipc-bench-test-plugin\n"
-                                   "Version: 0.1\n")
-    (info / "entry_points.txt").write_text(
-        f"[{registry.ENTRY_POINT_GROUP}]\n{PLUGIN_NAME} = {PLUGIN_MODULE}:EchoBackend\n")
+    info = faulty.install_distribution(root, "ipc-bench-test-plugin",
+                                       {PLUGIN_NAME: f"{PLUGIN_MODULE}:EchoBackend"})
     (info / "top_level.txt").write_text(f"{PLUGIN_MODULE}\n")
 
 

@@ -32,7 +32,7 @@ asv run --python=same --set-commit-hash "$commit" --show-stderr "${args[@]+"${ar
 # asv records no library versions for an existing environment: the report reads them here.
 machine_dir=".asv/results/$(python -c 'import platform; print(platform.node())')"
 if [ -d "$machine_dir" ]; then
-  python -m backends.machine --commit "$commit" > "$machine_dir/ipc-bench-environment.json"
+  python -m backends.measure.machine --commit "$commit" > "$machine_dir/ipc-bench-environment.json"
 fi
 # asv exits 2 when some benchmark failed: the report still shows every point that passed.
 ipc-bench report --results .asv/results --out report || status=$?

@@ -82,7 +82,7 @@ def _harness():
 
 
 def _fidelity():
-    from backends import fidelity
+    from backends.measure import fidelity
     return fidelity
 
 

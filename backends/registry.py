@@ -15,13 +15,13 @@ from backends.interface import Backend
 ENTRY_POINT_GROUP = "ipc_bench.backends"
 
 BUILTIN: dict[str, str] = {
-    "file-lock": "backends.file_lock:FileLockBackend",
-    "pipe": "backends.pipe:PipeBackend",
-    "queue": "backends.queue:QueueBackend",
-    "joinable-queue": "backends.joinable_queue:JoinableQueueBackend",
-    "manager-queue": "backends.manager_queue:ManagerQueueBackend",
-    "zmq-ipc": "backends.zeromq:ZmqIpcBackend",
-    "zmq-tcp": "backends.zeromq:ZmqTcpBackend",
+    "file-lock": "backends.mechanisms.file_lock:FileLockBackend",
+    "pipe": "backends.mechanisms.pipe:PipeBackend",
+    "queue": "backends.mechanisms.queue:QueueBackend",
+    "joinable-queue": "backends.mechanisms.joinable_queue:JoinableQueueBackend",
+    "manager-queue": "backends.mechanisms.manager_queue:ManagerQueueBackend",
+    "zmq-ipc": "backends.mechanisms.zeromq:ZmqIpcBackend",
+    "zmq-tcp": "backends.mechanisms.zeromq:ZmqTcpBackend",
 }
 
 _registered: dict[str, str | type[Backend]] = dict(BUILTIN)

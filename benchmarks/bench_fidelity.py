@@ -4,7 +4,7 @@ Ratios measured in one process and one session, interleaved; the targets are a t
 ratio of at least 0.9 and a p50 round-trip ratio of at most 1.15.
 """
 
-from backends import fidelity
+from backends.measure import fidelity
 
 from .common import ASV_TIMEOUT
 

@@ -31,7 +31,7 @@ METRIC_NAMES = {"batch_seconds": "throughput", "msgs_per_s": "throughput msgs/s"
                 "rtt_p50_us": "latency p50 µs", "rtt_p99_us": "latency p99 µs",
                 "fidelity_throughput_ratio": "fidelity throughput",
                 "fidelity_rtt_p50_ratio": "fidelity p50 latency"}
-#: The harness's own targets (backends.fidelity, not imported: it starts processes).
+#: The harness's own targets (backends.measure.fidelity, not imported: it starts processes).
 FIDELITY_THROUGHPUT_MIN = 0.9
 FIDELITY_RTT_P50_MAX = 1.15
 #: Distributions whose versions the page lists.

@@ -7,8 +7,8 @@ count, failed (null) and skipped (NaN) points included with their ``status``.
 
 asv records no library versions for an existing environment: run-suite.sh writes them, with the
 commit, to ``<results_dir>/<machine>/ipc-bench-environment.json`` right after ``asv run``
-(``python -m backends.machine`` plus ``commit`` and ``written_at``). A result set of that machine
-and commit gets them in the ``measured_*`` columns; a malformed file is ignored, and
+(``python -m backends.measure.machine`` plus ``commit`` and ``written_at``). A result set of
+that machine and commit gets them in the ``measured_*`` columns; a malformed file is ignored, and
 ``environment_note`` says why.
 """
 
@@ -48,8 +48,8 @@ _KNOWN_PARAM_NAMES = {
     "bench_fidelity.Fidelity.track_rtt_p50_ratio": ["mechanism", "size_bytes"],
 }
 _MACHINE_KEYS = ("machine", "cpu", "num_cpu", "ram", "os", "arch")
-#: ENVIRONMENT_FILE's keys (backends.machine.machine_info) -> the frame's columns; None allowed
-#: for the versions of what was not installed.
+#: ENVIRONMENT_FILE's keys (backends.measure.machine.machine_info) -> the frame's columns;
+#: None allowed for the versions of what was not installed.
 _ENVIRONMENT = {"cpu_model": "measured_cpu_model", "python": "measured_python",
                 "ipc_bench": "measured_ipc_bench", "pyzmq": "measured_pyzmq",
                 "libzmq": "measured_libzmq"}

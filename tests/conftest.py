@@ -22,10 +22,10 @@ def no_leftovers():
     names carry the pid of the process that made them)."""
     import os
 
-    from backends.testing import _live_descendants, _temp_paths, _wait_until_gone
+    from backends.testing.leftovers import live_descendants, temp_paths, wait_until_gone
 
     def ours() -> set[str]:
-        return {path for path in _temp_paths() if f"-{os.getpid()}-" in path}
+        return {path for path in temp_paths() if f"-{os.getpid()}-" in path}
     yield
-    assert not _wait_until_gone(_live_descendants, 5), "child processes left behind"
-    assert not _wait_until_gone(ours, 5), "temp files left behind"
+    assert not wait_until_gone(live_descendants, 5), "child processes left behind"
+    assert not wait_until_gone(ours, 5), "temp files left behind"

@@ -5,7 +5,7 @@ import os
 import signal
 import time
 
-from backends.pipe import PipeBackend, PipeChannel, PipeReceiver, PipeSender
+from backends.mechanisms.pipe import PipeBackend, PipeChannel, PipeReceiver, PipeSender
 
 AFTER = 100  # messages before the fault
 

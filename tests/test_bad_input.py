@@ -524,8 +524,8 @@ def test_backend_options_it_does_not_take(name):
     ("x", object, "Backend subclass or 'module:Class'"),
     ("x", "no-colon-here", "'module:Class'"),
     ("x", "a:b:c", "'module:Class'"),
-    ("", "backends.pipe:PipeBackend", "non-empty string"),
-    (7, "backends.pipe:PipeBackend", "non-empty string"),
+    ("", "backends.mechanisms.pipe:PipeBackend", "non-empty string"),
+    (7, "backends.mechanisms.pipe:PipeBackend", "non-empty string"),
 ], ids=["target-int", "target-not-a-backend", "target-no-colon", "target-two-colons",
         "name-empty", "name-int"])
 def test_register_refuses_bad_arguments(isolated_registry, name, target, fragment):
@@ -537,7 +537,7 @@ def test_register_refuses_bad_arguments(isolated_registry, name, target, fragmen
 
 def test_register_does_not_replace_a_backend_silently(isolated_registry):
     with pytest.raises(IPCBenchError, match=re.escape("'pipe' is already registered")):
-        backends.register("pipe", "backends.queue:QueueBackend")
+        backends.register("pipe", "backends.mechanisms.queue:QueueBackend")
     assert backends.load("pipe").name == "pipe"
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import backends
-from backends import fidelity
+from backends.measure import fidelity
 from tests import faulty
 from tests.test_harness import CONTRACT_LATENCY, CONTRACT_THROUGHPUT
 

@@ -18,8 +18,8 @@ import psutil
 import pytest
 
 import backends
-from backends.file_lock import _Spool
 from backends.harness import PointFailed, ThroughputRun, measure_throughput
+from backends.mechanisms.file_lock import _Spool
 from tests import faulty
 
 ROOT = Path(__file__).resolve().parent.parent

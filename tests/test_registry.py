@@ -90,9 +90,9 @@ def test_get_rejects_unknown_options():
 def test_register_refuses_silent_replacement(isolated_registry):
     original = backends.load("pipe")
     with pytest.raises(backends.IPCBenchError, match="already registered"):
-        backends.register("pipe", "backends.queue:QueueBackend")
+        backends.register("pipe", "backends.mechanisms.queue:QueueBackend")
     assert backends.load("pipe") is original
-    backends.register("pipe", "backends.queue:QueueBackend", clobber=True)
+    backends.register("pipe", "backends.mechanisms.queue:QueueBackend", clobber=True)
     assert backends.load("pipe") is backends.load("queue")
 
 
@@ -118,9 +118,9 @@ def test_register_a_class_and_a_lazy_string(isolated_registry):
         backends.load("not-a-backend")
 
 
-@pytest.mark.parametrize("name, target", [("", "backends.pipe:PipeBackend"),
-                                          (None, "backends.pipe:PipeBackend"),
-                                          ("x", "backends.pipe.PipeBackend"),
+@pytest.mark.parametrize("name, target", [("", "backends.mechanisms.pipe:PipeBackend"),
+                                          (None, "backends.mechanisms.pipe:PipeBackend"),
+                                          ("x", "backends.mechanisms.pipe.PipeBackend"),
                                           ("x", "a:b:c"), ("x", int), ("x", 42)])
 def test_register_rejects_bad_arguments(isolated_registry, name, target):
     with pytest.raises(backends.UsageError):
@@ -173,7 +173,7 @@ PLUGIN_SOURCE = '''\
 """A test plugin: the pipe mechanism under another name, with its own channel class, so
 that spawn children must import this module to unpickle a channel."""
 
-from backends.pipe import PipeBackend, PipeChannel
+from backends.mechanisms.pipe import PipeBackend, PipeChannel
 
 
 class EchoChannel(PipeChannel):
@@ -220,7 +220,7 @@ def test_plugin_is_found_through_its_entry_point(plugin_path):
     assert backend_class.__module__ == PLUGIN_MODULE
     assert backends.unavailable(PLUGIN_NAME) is None
     with pytest.raises(backends.IPCBenchError, match="already registered"):
-        backends.register(PLUGIN_NAME, "backends.pipe:PipeBackend")
+        backends.register(PLUGIN_NAME, "backends.mechanisms.pipe:PipeBackend")
 
 
 def test_plugin_is_found_by_a_fresh_interpreter(plugin_path):

@@ -642,7 +642,7 @@ def test_out_is_an_existing_file(tmp_path, capsys):
 # --- the environment run-suite.sh records -------------------------------------------------------
 
 def environment(commit: str, **changes) -> dict:
-    """What run-suite.sh writes: ``python -m backends.machine`` plus the commit."""
+    """What run-suite.sh writes: ``python -m backends.measure.machine`` plus the commit."""
     return {"hostname": "bench-host", "cpu_model": "Test CPU 9000 @ 3.0GHz", "cpu_count": 2,
             "cpus_usable": 2, "platform": "Linux-6.1-x86_64", "python": "3.11.7",
             "python_implementation": "CPython", "executable": "/usr/bin/python3.11",
@@ -670,7 +670,7 @@ def measured_on(root: Path, out: Path) -> str:
 
 
 def test_environment_keys_are_what_backends_machine_prints():
-    from backends.machine import machine_info
+    from backends.measure.machine import machine_info
     assert set(environment("x")) == {*machine_info(), "commit", "written_at"}
 
 

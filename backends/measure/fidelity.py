@@ -8,7 +8,7 @@ raw loop's, p50 round trip at most 1.15 of the raw ping-pong's.
 
 The raw loop resends one buffer, which stays in the CPU's cache; the harness sends distinct
 messages (each carries its sequence number), built so that they are in cache too where the
-mechanism allows (see harness._prebuild).
+mechanism allows (see workers.prebuild).
 """
 
 from __future__ import annotations
@@ -17,15 +17,9 @@ import statistics
 import time
 
 from backends.grid import batch_messages
-from backends.harness import (
-    DEFAULT_TIMEOUT_SECONDS,
-    _Point,
-    _ready,
-    latency_samples,
-    measure_latency,
-    measure_throughput,
-    percentile,
-)
+from backends.measure.point import DEFAULT_TIMEOUT_SECONDS, Point, ready
+from backends.measure.results import percentile
+from backends.measure.runs import latency_samples, measure_latency, measure_throughput
 
 MECHANISMS = ("pipe", "queue")
 THROUGHPUT_RATIO_MIN = 0.9
@@ -38,7 +32,7 @@ DEFAULT_ROUNDS = 21
 
 def _raw_send(report, go, send, size_bytes, count):
     payloads = [bytes(size_bytes)] * count
-    if not _ready(report, go):
+    if not ready(report, go):
         return None
     start = time.perf_counter()
     for payload in payloads:
@@ -48,7 +42,7 @@ def _raw_send(report, go, send, size_bytes, count):
 
 
 def _raw_recv(report, go, recv):
-    if not _ready(report, go):
+    if not ready(report, go):
         return None
     count, last = 0, None
     while recv():
@@ -58,7 +52,7 @@ def _raw_recv(report, go, recv):
 
 
 def _raw_ping(report, go, send, recv, payload, samples, warmup):
-    if not _ready(report, go):
+    if not ready(report, go):
         return None
     clock = time.perf_counter_ns
     rtts = []
@@ -72,7 +66,7 @@ def _raw_ping(report, go, send, recv, payload, samples, warmup):
 
 
 def _raw_echo(report, go, send, recv):
-    if not _ready(report, go):
+    if not ready(report, go):
         return None
     while message := recv():
         send(message)
@@ -102,7 +96,7 @@ class _Raw:
 
 
 def _run_raw(mechanism: str, spawn_roles, timeout: float, directions: int):
-    point = _Point(None, timeout, None)
+    point = Point(None, timeout, None)
     raws = [_Raw(mechanism, point.context) for _ in range(directions)]
     try:
         point.start(lambda: spawn_roles(point, *raws))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 from backends.errors import UsageError
-from backends.queue import QueueBackend, QueueChannel, QueueReceiver
+from backends.mechanisms.queue import QueueBackend, QueueChannel, QueueReceiver
 
 
 class JoinableQueueChannel(QueueChannel):

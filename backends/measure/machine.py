@@ -51,11 +51,12 @@ def machine_info() -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m backends.machine [--commit HASH]``: the record as JSON, for a results dir."""
+    """``python -m backends.measure.machine [--commit HASH]``: the record as JSON, for a
+    results directory."""
     import argparse
     import json
     import time
-    parser = argparse.ArgumentParser(prog="python -m backends.machine")
+    parser = argparse.ArgumentParser(prog="python -m backends.measure.machine")
     parser.add_argument("--commit", default=None, help="the commit the results belong to")
     args = parser.parse_args(argv)
     print(json.dumps({**machine_info(), "commit": args.commit,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from multiprocessing.managers import SyncManager
 
-from backends.queue import QueueBackend, QueueChannel
+from backends.mechanisms.queue import QueueBackend, QueueChannel
 
 SHUTDOWN_SECONDS = 5.0
 

@@ -1,0 +1,87 @@
+"""What a point reports: the result records, and the tally of the consumers' marks."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class ThroughputResult:
+    backend: str
+    size: int
+    producers: int
+    consumers: int
+    # None until counted: a point whose workers died or hung before reporting has no counts.
+    messages: int | None = None  # sent
+    delivered: int | None = None
+    lost: int | None = None
+    duplicated: int | None = None
+    corrupted: int | None = None
+    seconds: float | None = None
+    msgs_per_s: float | None = None
+    mb_per_s: float | None = None
+    ok: bool = False
+    error: str | None = None
+    start_method: str = ""
+    cpu_count: int | None = field(default_factory=os.cpu_count)
+
+    def to_json(self) -> dict:
+        return {"kind": "throughput", **asdict(self)}
+
+
+@dataclass
+class LatencyResult:
+    backend: str
+    size: int
+    samples: int | None = None  # None until measured
+    rtt_p50_us: float | None = None
+    rtt_p90_us: float | None = None
+    rtt_p99_us: float | None = None
+    rtt_p999_us: float | None = None
+    rtt_max_us: float | None = None
+    ok: bool = False
+    error: str | None = None
+    start_method: str = ""
+    cpu_count: int | None = field(default_factory=os.cpu_count)
+
+    def to_json(self) -> dict:
+        return {"kind": "latency", **asdict(self)}
+
+
+def percentile(sorted_values, fraction: float):
+    """Nearest-rank percentile of an already sorted sequence."""
+    rank = max(1, math.ceil(fraction * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def tally(result: ThroughputResult, producers: list[dict], consumers: list[dict]):
+    """Merge the consumers' marks: what was lost, duplicated or corrupted, and the time."""
+    result.messages = sum(p["sent"] for p in producers)
+    result.delivered = sum(c["delivered"] for c in consumers)
+    result.corrupted = sum(c["corrupted"] for c in consumers)
+    result.duplicated = sum(c["duplicated"] for c in consumers)
+    unique = 0
+    for index, producer in enumerate(producers):
+        sent = producer["sent"]
+        union = 0
+        for consumer in consumers:
+            marks = consumer["marks"][index]
+            result.corrupted += marks.count(1, sent)  # sequence numbers never sent
+            seen = int.from_bytes(marks[:sent], "little")
+            result.duplicated += (union & seen).to_bytes(sent, "little").count(1)
+            union |= seen
+        unique += union.to_bytes(sent, "little").count(1)
+    result.lost = result.messages - unique
+    lasts = [c["last"] for c in consumers if c["last"] is not None]
+    if lasts:
+        result.seconds = max(lasts) - min(p["start"] for p in producers)
+        if result.seconds > 0:
+            result.msgs_per_s = result.delivered / result.seconds
+            result.mb_per_s = result.msgs_per_s * result.size / 1e6
+    problems = [f"{count} {what}" for count, what in ((result.lost, "lost"),
+                (result.duplicated, "duplicated"), (result.corrupted, "corrupted")) if count]
+    result.ok = not problems
+    result.error = None if result.ok else "messages " + ", ".join(problems)
+    return result

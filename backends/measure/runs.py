@@ -1,0 +1,161 @@
+"""One throughput or latency point, from Python: ``measure_throughput``, ``measure_latency``,
+and the three-step runs (start, go, close) that asv times."""
+
+from __future__ import annotations
+
+from array import array
+
+from backends import grid
+from backends.errors import UsageError
+from backends.measure import workers
+from backends.measure.check import MIN_SIZE_BYTES
+from backends.measure.point import DEFAULT_TIMEOUT_SECONDS, Point, PointFailed
+from backends.measure.results import LatencyResult, ThroughputResult, percentile, tally
+
+#: Round trips before the measured ones, as a fraction of the samples (at least WARMUP_MIN).
+WARMUP_FRACTION = 0.1
+WARMUP_MIN = 20
+
+
+def latency_samples(size_bytes: int) -> int:
+    """Default round trips for one latency point: fewer for big payloads, to bound time."""
+    return max(100, min(2000, (256 * 1024**2) // max(size_bytes, 1)))
+
+
+def _check_size(size_bytes: int) -> None:
+    if type(size_bytes) is not int or size_bytes < MIN_SIZE_BYTES:
+        raise UsageError(f"message size must be at least {MIN_SIZE_BYTES} bytes (the harness "
+                         f"header: producer and sequence number), not {size_bytes!r}")
+    if size_bytes > grid.MAX_SIZE_BYTES:
+        raise UsageError(f"message size {size_bytes} is above the maximum of "
+                         f"{grid.format_size(grid.MAX_SIZE_BYTES)}")
+
+
+def _check_amount(messages, seconds, producers: int) -> None:
+    if (messages is None) == (seconds is None):
+        raise UsageError("give exactly one of messages and seconds")
+    if messages is not None and (type(messages) is not int or messages < producers):
+        raise UsageError(f"messages must be an int of at least one per producer "
+                         f"({producers}), not {messages!r}")
+    if messages is not None and messages > grid.MAX_MESSAGES:
+        raise UsageError(f"messages must be at most {grid.MAX_MESSAGES:,}, not {messages}")
+    if seconds is not None and not (isinstance(seconds, int | float) and 0 < seconds < 1e6):
+        raise UsageError(f"seconds must be a positive number, not {seconds!r}")
+
+
+class ThroughputRun:
+    """One throughput point, in three steps so that asv can time ``go()`` alone:
+    ``start()`` (workers up and ready), ``go()`` (measure, verify; reaps), ``close()``."""
+
+    def __init__(self, backend, size_bytes: int, producers: int = 1, consumers: int = 1, *,
+                 messages: int | None = None, seconds: float | None = None,
+                 timeout: float = DEFAULT_TIMEOUT_SECONDS, context=None,
+                 maxsize: int | None = None):
+        _check_size(size_bytes)
+        if not isinstance(timeout, int | float) or not timeout > 0:
+            raise UsageError(f"timeout must be a number of seconds > 0, not {timeout!r}")
+        grid.check_count("producers", producers)
+        grid.check_count("consumers", consumers)
+        _check_amount(messages, seconds, producers)
+        # The timeout bounds what a point takes beyond the time it was asked to run.
+        self.point = Point(backend, timeout + (seconds or 0), context)
+        self.size_bytes, self.producers, self.consumers = size_bytes, producers, consumers
+        self.messages, self.seconds, self.maxsize = messages, seconds, maxsize
+        self.result = ThroughputResult(self.point.backend.name, size_bytes, producers, consumers,
+                                       start_method=self.point.context.get_start_method())
+
+    def start(self) -> ThroughputRun:
+        self.point.start(self._spawn_all)
+        return self
+
+    def _spawn_all(self) -> None:
+        channel = self.point.open(self.producers, self.consumers, self.maxsize)
+        shares = _split(self.messages, self.producers) if self.messages else None
+        for index in range(self.producers):
+            self.point.spawn(f"producer-{index}", workers.produce, channel, index, self.size_bytes,
+                             shares[index] if shares else None, self.seconds)
+        expected = max(shares) if shares else 0
+        for index in range(self.consumers):
+            self.point.spawn(f"consumer-{index}", workers.consume, channel, index, self.size_bytes,
+                             self.producers, expected)
+
+    def go(self) -> ThroughputResult:
+        reports = self.point.go()
+        producers = [reports[f"producer-{i}"] for i in range(self.producers)]
+        consumers = [reports[f"consumer-{j}"] for j in range(self.consumers)]
+        return tally(self.result, producers, consumers)
+
+    def close(self) -> None:
+        self.point.close()
+
+
+def _split(total: int, parts: int) -> list[int]:
+    return [total // parts + (1 if index < total % parts else 0) for index in range(parts)]
+
+
+class LatencyRun:
+    """One latency point: a ping-pong between two processes over two 1x1 channels."""
+
+    def __init__(self, backend, size_bytes: int, *, samples: int | None = None,
+                 timeout: float = DEFAULT_TIMEOUT_SECONDS, context=None):
+        _check_size(size_bytes)
+        samples = latency_samples(size_bytes) if samples is None else samples
+        if type(samples) is not int or not 1 <= samples <= grid.MAX_MESSAGES:
+            raise UsageError(f"samples must be an int from 1 to {grid.MAX_MESSAGES:,}, "
+                             f"not {samples!r}")
+        self.point = Point(backend, timeout, context)
+        self.size_bytes, self.samples = size_bytes, samples
+        self.warmup = max(WARMUP_MIN, int(samples * WARMUP_FRACTION))
+        self.result = LatencyResult(self.point.backend.name, size_bytes,
+                                    start_method=self.point.context.get_start_method())
+
+    def start(self) -> LatencyRun:
+        self.point.start(self._spawn_all)
+        return self
+
+    def _spawn_all(self) -> None:
+        ping, pong = self.point.open(), self.point.open()
+        self.point.spawn("pinger", workers.ping, ping, pong, self.size_bytes, self.samples,
+                         self.warmup)
+        self.point.spawn("echoer", workers.pong, ping, pong)
+
+    def go(self) -> LatencyResult:
+        reports = self.point.go()
+        rtts = array("q")
+        rtts.frombytes(reports["pinger"]["rtts_ns"])
+        ordered = sorted(rtts)
+        result = self.result
+        result.samples = len(ordered)
+        for key, fraction in (("rtt_p50_us", 0.5), ("rtt_p90_us", 0.9), ("rtt_p99_us", 0.99),
+                              ("rtt_p999_us", 0.999), ("rtt_max_us", 1.0)):
+            setattr(result, key, percentile(ordered, fraction) / 1000)
+        result.ok = True
+        return result
+
+    def close(self) -> None:
+        self.point.close()
+
+
+def _measure(run, result):
+    try:
+        run.start()
+        return run.go()
+    except PointFailed as error:
+        result.ok, result.error = False, str(error)
+        return result
+    finally:
+        run.close()
+
+
+def measure_throughput(backend, size_bytes: int, producers: int = 1, consumers: int = 1,
+                       **options) -> ThroughputResult:
+    """Measure one throughput point. A failed point comes back with ``ok=False`` and its
+    ``error``; bad arguments raise UsageError."""
+    run = ThroughputRun(backend, size_bytes, producers, consumers, **options)
+    return _measure(run, run.result)
+
+
+def measure_latency(backend, size_bytes: int, **options) -> LatencyResult:
+    """Measure one latency point (percentiles of round trips, in microseconds)."""
+    run = LatencyRun(backend, size_bytes, **options)
+    return _measure(run, run.result)

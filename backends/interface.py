@@ -21,7 +21,7 @@ from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 from typing import ClassVar
 
-from backends import grid
+from backends import cleanup, grid
 from backends.errors import ChannelClosedError, IPCBenchError, PayloadError, UsageError
 
 CAPABILITIES = frozenset({"multi-producer", "multi-consumer", "fifo", "bounded", "joinable",
@@ -196,6 +196,7 @@ class Channel:
         garbage-collected or the interpreter exits without closing it; only ever by the
         process that made it, never by a forked worker's copy."""
         directory = tempfile.mkdtemp(prefix=f"ipc-bench-{kind}-{os.getpid()}-")
+        cleanup.register("path", directory)  # even if this process is killed
         self._remove_directory = weakref.finalize(self, _remove_owned, os.getpid(), directory)
         return directory
 
@@ -249,6 +250,7 @@ class Channel:
 def _remove_owned(owner_pid: int, directory: str) -> None:
     if os.getpid() == owner_pid:
         shutil.rmtree(directory, ignore_errors=True)
+        cleanup.unregister("path", directory)
 
 
 class Backend:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 from multiprocessing.managers import SyncManager
 
+from backends import cleanup
 from backends.mechanisms.queue import QueueBackend, QueueChannel
 
 SHUTDOWN_SECONDS = 5.0
@@ -21,6 +22,7 @@ class ManagerQueueChannel(QueueChannel):
         # A fresh key per channel: a process that did not get this channel cannot connect.
         self._manager = SyncManager(authkey=secrets.token_bytes(32), ctx=self.context)
         self._manager.start()
+        cleanup.register("process", self._manager._process.pid)  # even if the owner is killed
         return self._manager.Queue(maxsize)
 
     def processes(self):
@@ -34,6 +36,7 @@ class ManagerQueueChannel(QueueChannel):
         if process.is_alive():
             process.kill()
             process.join(SHUTDOWN_SECONDS)
+        cleanup.unregister("process", process.pid)
 
     def __getstate__(self):
         state = super().__getstate__()

@@ -13,10 +13,13 @@ from backends.testing.limits import TEMP_PATTERNS
 
 
 def infrastructure_pids() -> set[int]:
-    """multiprocessing's own long-lived helpers: the forkserver and the resource tracker."""
+    """Long-lived helpers: multiprocessing's forkserver and resource tracker, and ipc-bench's
+    cleanup watcher (backends.cleanup), which outlive a test by design."""
     from multiprocessing import forkserver, resource_tracker
+
+    from backends import cleanup
     pids = {getattr(forkserver._forkserver, "_forkserver_pid", None),
-            getattr(resource_tracker._resource_tracker, "_pid", None)}
+            getattr(resource_tracker._resource_tracker, "_pid", None), cleanup.watcher_pid()}
     return {pid for pid in pids if pid}
 
 

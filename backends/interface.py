@@ -260,14 +260,24 @@ class Backend:
     name: ClassVar[str] = ""
     capabilities: ClassVar[frozenset[str]] = frozenset()
     channel_class: ClassVar[type[Channel]]
+    #: The largest payload the mechanism carries, in bytes; None: no limit of its own.
+    max_payload_bytes: ClassVar[int | None] = None
+    #: The options the backend takes, with their defaults (``backends.get(name, key=value)``).
+    #: ``open()`` hands them to the channel class as keyword arguments.
+    option_defaults: ClassVar[dict[str, object]] = {}
 
     def __init__(self, **options):
         reason = self.unavailable()
         if reason:
             from backends.errors import BackendUnavailableError
             raise BackendUnavailableError(f"backend {self.name!r} is not available: {reason}")
-        if options:
-            raise UsageError(f"backend {self.name!r} takes no options, got {sorted(options)}")
+        unknown = sorted(set(options) - set(self.option_defaults))
+        if unknown and not self.option_defaults:
+            raise UsageError(f"backend {self.name!r} takes no options, got {unknown}")
+        if unknown:
+            raise UsageError(f"backend {self.name!r} takes no option {', '.join(unknown)} "
+                             f"(it takes {', '.join(sorted(self.option_defaults))})")
+        self.options = {**self.option_defaults, **options}
 
     @classmethod
     def unavailable(cls) -> str | None:
@@ -287,7 +297,8 @@ class Backend:
                                         ("multi-consumer", consumers, "consumer")):
             if count > 1 and capability not in self.capabilities:
                 raise UsageError(f"backend {self.name!r} supports only one {what}")
-        return self.channel_class(producers, consumers, maxsize, resolve_context(context))
+        return self.channel_class(producers, consumers, maxsize, resolve_context(context),
+                                  **self.options)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"

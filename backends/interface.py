@@ -14,9 +14,10 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
+import subprocess
 import tempfile
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 from typing import ClassVar
@@ -200,9 +201,10 @@ class Channel:
         self._remove_directory = weakref.finalize(self, _remove_owned, os.getpid(), directory)
         return directory
 
-    def processes(self) -> dict[str, BaseProcess]:
-        """Helper processes the channel runs (a manager server, say), by name, for the harness
-        to watch alongside its workers."""
+    def processes(self) -> dict[str, BaseProcess | subprocess.Popen | int]:
+        """Helper processes the channel runs (a manager server, a broker), by name, for the
+        harness to watch alongside its workers (a dead helper fails the point, named) and to
+        count their CPU time: a multiprocessing process, a ``subprocess.Popen`` or a pid."""
         return {}
 
     def _check_index(self, index: int, count: int, what: str) -> None:
@@ -253,6 +255,39 @@ def _remove_owned(owner_pid: int, directory: str) -> None:
         cleanup.unregister("path", directory)
 
 
+class RawLoop:
+    """The bare mechanism, as a person would use it without ipc-bench: one direction from one
+    producer to one consumer, for the fidelity table (``backends.measure.fidelity``), which
+    runs it next to the same point through the harness.
+
+    Made in the parent (``__init__``), handed to the two worker processes like a channel
+    (fork, spawn or forkserver), released in the parent (``close``). In the producer,
+    ``sender()`` returns the mechanism's own send call; in the consumer, ``receiver()``
+    returns its own blocking receive call. An empty payload ends the stream.
+    """
+
+    def __init__(self, context: BaseContext):
+        self.context = context
+
+    def sender(self) -> Callable[[bytes], object]:
+        raise NotImplementedError(f"{type(self).__name__} must implement sender")
+
+    def receiver(self) -> Callable[[], bytes]:
+        raise NotImplementedError(f"{type(self).__name__} must implement receiver")
+
+    def close(self) -> None:
+        """Release what ``__init__`` made."""
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["context"] = self.context.get_start_method()
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        state["context"] = multiprocessing.get_context(state["context"])
+        self.__dict__.update(state)
+
+
 class Backend:
     """A mechanism. Subclasses set ``name``, ``capabilities`` and ``channel_class``; a backend
     whose library is missing sets ``unavailable`` to the install hint."""
@@ -262,6 +297,8 @@ class Backend:
     channel_class: ClassVar[type[Channel]]
     #: The largest payload the mechanism carries, in bytes; None: no limit of its own.
     max_payload_bytes: ClassVar[int | None] = None
+    #: A hand-written loop of the mechanism for the fidelity table, where it has one.
+    raw_loop: ClassVar[type[RawLoop] | None] = None
     #: The options the backend takes, with their defaults (``backends.get(name, key=value)``).
     #: ``open()`` hands them to the channel class as keyword arguments.
     option_defaults: ClassVar[dict[str, object]] = {}

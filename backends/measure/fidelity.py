@@ -1,143 +1,156 @@
 """Does the harness measure the mechanism, or itself? Hand-written loops to compare with.
 
-Each raw loop is what a person would write with the mechanism alone: send one payload N times
-and an empty message to end, receive until the empty message; no interface, no checks. It
-runs under the same coordinator as the harness (ready, go, the same clocks), interleaved with
-it round by round, so that both see the same machine. Targets: throughput at least 0.9 of the
-raw loop's, p50 round trip at most 1.15 of the raw ping-pong's.
+Every backend whose class has a ``raw_loop`` (``backends.interface.RawLoop``) takes part: the
+mechanism as a person would use it without ipc-bench, one producer to one consumer, no
+interface and no checks. Two such loops run next to the same point through ipc-bench, under
+the same coordinator (ready, go, the same clocks), interleaved round by round (the order
+rotated each round) so that all three see the same machine:
 
-The raw loop resends one buffer, which stays in the CPU's cache; the harness sends distinct
-messages (each carries its sequence number), built so that they are in cache too where the
-mechanism allows (see workers.prebuild).
+- ``distinct``: a fresh message per send, built the way the harness builds them (header with
+  the sequence number + the producer's fixed body, just before each send). ipc-bench against
+  this loop is the harness's own cost: goals, throughput at least 0.9 and p50 round trip at
+  most 1.15 of it (ratios of the medians of the rounds).
+- ``same``: one payload resent. The distinct loop against this one is what fresh data costs
+  with that mechanism (informational: an application pays it too).
+
+Messages per run and round trips per run are calibrated per point from one probe of the
+distinct loop, to about ``RUN_SECONDS`` each, never more than a suite's batch
+(``grid.batch_messages``, ``runs.latency_samples``), so the default table of every backend at
+four sizes fits in a few minutes on 2 cores.
 """
 
 from __future__ import annotations
 
 import statistics
 import time
+from array import array
 
+import backends
 from backends.grid import batch_messages
+from backends.measure import runs
+from backends.measure.check import HEADER, body
 from backends.measure.point import DEFAULT_TIMEOUT_SECONDS, Point, ready
 from backends.measure.results import percentile
-from backends.measure.runs import latency_samples, measure_latency, measure_throughput
 
-MECHANISMS = ("pipe", "queue")
+SIZES = (64, 1024, 64 * 1024, 1024 * 1024)
 THROUGHPUT_RATIO_MIN = 0.9
 RTT_P50_RATIO_MAX = 1.15
-#: Interleaved runs of each loop per ratio. On a 2-core VM single runs vary by 10% or more
-#: (pipe 64 KiB p50 round trip: 61-89 us over 20 runs of the same raw loop), with where the
-#: scheduler puts the two processes; the median of 21 moves by a few %.
-DEFAULT_ROUNDS = 21
+#: Interleaved rounds of the three loops per point; the ratios are of their medians.
+DEFAULT_ROUNDS = 5
+#: Measuring time aimed at per run (worker start-up, untimed, comes on top).
+RUN_SECONDS = 0.1
+MIN_MESSAGES = 64
+MIN_SAMPLES = 100
+PROBE_MESSAGES = 200
+PROBE_SAMPLES = 30
+LOOPS = ("same", "distinct", "harness")
 
 
-def _raw_send(report, go, send, size_bytes, count):
-    payloads = [bytes(size_bytes)] * count
+def mechanisms() -> list[str]:
+    """Every registered backend that can run here and has a raw loop (plugins included)."""
+    return [name for name in backends.names()
+            if backends.unavailable(name) is None and backends.load(name).raw_loop is not None]
+
+
+# --- the raw loops' workers -----------------------------------------------------------------
+
+def _raw_send(report, go, loop, size_bytes, count, distinct, done):
+    send = loop.sender()
+    pack, tail = HEADER.pack, body(0, size_bytes)
+    payload = pack(0, 0) + tail
     if not ready(report, go):
         return None
     start = time.perf_counter()
-    for payload in payloads:
-        send(payload)
+    if distinct:
+        for seq in range(count):
+            send(pack(0, seq) + tail)  # built just before it is sent, as the harness does
+    else:
+        for _ in range(count):
+            send(payload)
     send(b"")
+    # Outlive the last frames: a background sender's process that exits may drop them.
+    done.wait(DEFAULT_TIMEOUT_SECONDS)
     return {"start": start}
 
 
-def _raw_recv(report, go, recv):
+def _raw_recv(report, go, loop, done):
+    recv = loop.receiver()
     if not ready(report, go):
         return None
+    clock = time.perf_counter
     count, last = 0, None
     while recv():
         count += 1
-        last = time.perf_counter()
+        last = clock()
+    done.set()
     return {"count": count, "last": last}
 
 
-def _raw_ping(report, go, send, recv, payload, samples, warmup):
+def _raw_ping(report, go, out, back, size_bytes, samples, warmup, distinct, done):
+    recv, send = back.receiver(), out.sender()
+    pack, tail = HEADER.pack, body(0, size_bytes)
+    payload = pack(0, 0) + tail
+    clock = time.perf_counter_ns
+    rtts = array("q")
     if not ready(report, go):
         return None
-    clock = time.perf_counter_ns
-    rtts = []
-    for _ in range(warmup + samples):
+    for seq in range(warmup + samples):
+        message = pack(0, seq) + tail if distinct else payload
         start = clock()
-        send(payload)
+        send(message)
         recv()
         rtts.append(clock() - start)
     send(b"")
+    done.wait(DEFAULT_TIMEOUT_SECONDS)
     return {"p50_us": percentile(sorted(rtts[warmup:]), 0.5) / 1000}
 
 
-def _raw_echo(report, go, send, recv):
+def _raw_echo(report, go, out, back, done):
+    recv, send = out.receiver(), back.sender()
     if not ready(report, go):
         return None
     while message := recv():
         send(message)
+    done.set()
     return {}
 
 
-class _Raw:
-    """One direction of the bare mechanism: send and recv callables, and cleanup."""
-
-    def __init__(self, mechanism: str, context):
-        if mechanism == "pipe":
-            self.reader, self.writer = context.Pipe(duplex=False)
-            self.send, self.recv = self.writer.send_bytes, self.reader.recv_bytes
-        elif mechanism == "queue":
-            self.queue = context.Queue()
-            self.send, self.recv = self.queue.put, self.queue.get
-        else:
-            raise ValueError(f"no raw loop for {mechanism!r}; have {', '.join(MECHANISMS)}")
-
-    def close(self) -> None:
-        if hasattr(self, "queue"):
-            self.queue.close()
-            self.queue.join_thread()
-        else:
-            self.reader.close()
-            self.writer.close()
-
-
-def _run_raw(mechanism: str, spawn_roles, timeout: float, directions: int):
+def _run_raw(name: str, spawn_roles, timeout: float, directions: int) -> dict:
     point = Point(None, timeout, None)
-    raws = [_Raw(mechanism, point.context) for _ in range(directions)]
+    loop_class = backends.load(name).raw_loop
+    loops = []
     try:
-        point.start(lambda: spawn_roles(point, *raws))
+        loops = [loop_class(point.context) for _ in range(directions)]
+        done = point.context.Event()
+        point.start(lambda: spawn_roles(point, done, *loops))
         return point.go()
     finally:
         point.close()
-        for raw in raws:
-            raw.close()
+        for loop in loops:
+            loop.close()
 
 
-def raw_throughput(mechanism: str, size_bytes: int, messages: int,
+def raw_throughput(name: str, size_bytes: int, messages: int, distinct: bool = True,
                    timeout: float = DEFAULT_TIMEOUT_SECONDS) -> float:
-    """Messages per second of the bare loop, 1 producer x 1 consumer."""
-    def spawn(point, raw):
-        point.spawn("producer-0", _raw_send, raw.send, size_bytes, messages)
-        point.spawn("consumer-0", _raw_recv, raw.recv)
-    reports = _run_raw(mechanism, spawn, timeout, 1)
+    """Messages per second of the backend's raw loop, 1 producer x 1 consumer."""
+    def spawn(point, done, loop):
+        point.spawn("producer-0", _raw_send, loop, size_bytes, messages, distinct, done)
+        point.spawn("consumer-0", _raw_recv, loop, done)
+    reports = _run_raw(name, spawn, timeout, 1)
     if reports["consumer-0"]["count"] != messages:
-        raise AssertionError("the raw loop lost messages")
+        raise AssertionError(f"the raw loop of {name} lost messages")
     return messages / (reports["consumer-0"]["last"] - reports["producer-0"]["start"])
 
 
-def raw_rtt_p50_us(mechanism: str, size_bytes: int, samples: int,
+def raw_rtt_p50_us(name: str, size_bytes: int, samples: int, distinct: bool = True,
                    timeout: float = DEFAULT_TIMEOUT_SECONDS) -> float:
-    """Median round trip of the bare ping-pong, in microseconds."""
-    warmup = max(20, samples // 10)
+    """Median round trip of the backend's raw ping-pong, in microseconds."""
+    warmup = max(runs.WARMUP_MIN, int(samples * runs.WARMUP_FRACTION))  # as the harness's
 
-    def spawn(point, ping, pong):
-        point.spawn("pinger", _raw_ping, ping.send, pong.recv, bytes(size_bytes), samples, warmup)
-        point.spawn("echoer", _raw_echo, pong.send, ping.recv)
-    return _run_raw(mechanism, spawn, timeout, 2)["pinger"]["p50_us"]
-
-
-def _interleaved(rounds: int, raw, bench) -> tuple[float, float, float]:
-    """bench/raw of the medians of ``rounds`` alternating runs, and the two medians."""
-    raws, benches = [], []
-    for _ in range(rounds):
-        raws.append(raw())
-        benches.append(bench())
-    raw_median, bench_median = statistics.median(raws), statistics.median(benches)
-    return bench_median / raw_median, raw_median, bench_median
+    def spawn(point, done, out, back):
+        point.spawn("pinger", _raw_ping, out, back, size_bytes, samples, warmup, distinct, done)
+        point.spawn("echoer", _raw_echo, out, back, done)
+    return _run_raw(name, spawn, timeout, 2)["pinger"]["p50_us"]
 
 
 def _checked(result):
@@ -146,33 +159,89 @@ def _checked(result):
     return result
 
 
-def throughput_ratio(mechanism: str, size_bytes: int, rounds: int = DEFAULT_ROUNDS,
+# --- calibration and the interleaved rounds -------------------------------------------------
+
+def calibrate(name: str, size_bytes: int, run_seconds: float = RUN_SECONDS,
+              timeout: float = DEFAULT_TIMEOUT_SECONDS) -> tuple[int, int]:
+    """Messages and round trips per run for about ``run_seconds`` each, from one short probe
+    of the distinct loop; at most a suite's batch, at least MIN_MESSAGES/MIN_SAMPLES."""
+    batch = batch_messages(size_bytes)
+    rate = raw_throughput(name, size_bytes, min(batch, PROBE_MESSAGES), timeout=timeout)
+    messages = max(min(batch, MIN_MESSAGES), min(batch, int(rate * run_seconds)))
+    rtt_us = raw_rtt_p50_us(name, size_bytes, PROBE_SAMPLES, timeout=timeout)
+    most = runs.latency_samples(size_bytes)
+    samples = max(min(most, MIN_SAMPLES), min(most, int(run_seconds * 1e6 / rtt_us)))
+    return messages, samples
+
+
+def _rounds(rounds: int, runs: dict) -> dict[str, float]:
+    """The median of each loop over ``rounds`` rounds, the order rotated every round."""
+    values = {loop: [] for loop in runs}
+    order = list(runs)
+    for number in range(rounds):
+        turn = order[number % len(order):] + order[:number % len(order)]
+        for loop in turn:
+            values[loop].append(runs[loop]())
+    return {loop: statistics.median(found) for loop, found in values.items()}
+
+
+def throughput(name: str, size_bytes: int, rounds: int, messages: int,
+               timeout: float = DEFAULT_TIMEOUT_SECONDS) -> dict[str, float]:
+    """Median msgs/s of the same-payload loop, the distinct loop and ipc-bench."""
+    return _rounds(rounds, {
+        "same": lambda: raw_throughput(name, size_bytes, messages, False, timeout),
+        "distinct": lambda: raw_throughput(name, size_bytes, messages, True, timeout),
+        "harness": lambda: _checked(runs.measure_throughput(name, size_bytes, messages=messages,
+                                                       timeout=timeout)).msgs_per_s})
+
+
+def rtt_p50(name: str, size_bytes: int, rounds: int, samples: int,
+            timeout: float = DEFAULT_TIMEOUT_SECONDS) -> dict[str, float]:
+    """Median p50 round trip (µs) of the same-payload ping-pong, the distinct one, ipc-bench."""
+    return _rounds(rounds, {
+        "same": lambda: raw_rtt_p50_us(name, size_bytes, samples, False, timeout),
+        "distinct": lambda: raw_rtt_p50_us(name, size_bytes, samples, True, timeout),
+        "harness": lambda: _checked(runs.measure_latency(name, size_bytes, samples=samples,
+                                                    timeout=timeout)).rtt_p50_us})
+
+
+def throughput_ratio(name: str, size_bytes: int, rounds: int = DEFAULT_ROUNDS,
                      messages: int | None = None,
                      timeout: float = DEFAULT_TIMEOUT_SECONDS) -> tuple[float, float, float]:
-    """ipc-bench's msgs/s over the raw loop's, and the two medians."""
-    messages = messages or batch_messages(size_bytes)
-    return _interleaved(
-        rounds, lambda: raw_throughput(mechanism, size_bytes, messages, timeout),
-        lambda: _checked(measure_throughput(mechanism, size_bytes, messages=messages,
-                                            timeout=timeout)).msgs_per_s)
+    """ipc-bench's msgs/s over the distinct loop's, and the two medians."""
+    messages = messages or calibrate(name, size_bytes, timeout=timeout)[0]
+    medians = throughput(name, size_bytes, rounds, messages, timeout)
+    return medians["harness"] / medians["distinct"], medians["distinct"], medians["harness"]
 
 
-def rtt_p50_ratio(mechanism: str, size_bytes: int, rounds: int = DEFAULT_ROUNDS,
+def rtt_p50_ratio(name: str, size_bytes: int, rounds: int = DEFAULT_ROUNDS,
                   samples: int | None = None,
                   timeout: float = DEFAULT_TIMEOUT_SECONDS) -> tuple[float, float, float]:
-    """ipc-bench's p50 round trip over the raw ping-pong's, and the two medians."""
-    samples = samples or latency_samples(size_bytes)
-    return _interleaved(
-        rounds, lambda: raw_rtt_p50_us(mechanism, size_bytes, samples, timeout),
-        lambda: _checked(measure_latency(mechanism, size_bytes, samples=samples,
-                                         timeout=timeout)).rtt_p50_us)
+    """ipc-bench's p50 round trip over the distinct ping-pong's, and the two medians."""
+    samples = samples or calibrate(name, size_bytes, timeout=timeout)[1]
+    medians = rtt_p50(name, size_bytes, rounds, samples, timeout)
+    return medians["harness"] / medians["distinct"], medians["distinct"], medians["harness"]
 
 
-def compare(mechanism: str, size_bytes: int, rounds: int = DEFAULT_ROUNDS) -> dict:
-    """Every ratio for one mechanism and size, with the figures behind them."""
-    tput, raw_rate, bench_rate = throughput_ratio(mechanism, size_bytes, rounds)
-    rtt, raw_rtt, bench_rtt = rtt_p50_ratio(mechanism, size_bytes, rounds)
-    return {"mechanism": mechanism, "size": size_bytes, "rounds": rounds,
-            "raw_msgs_per_s": raw_rate, "bench_msgs_per_s": bench_rate, "throughput_ratio": tput,
-            "raw_rtt_p50_us": raw_rtt, "bench_rtt_p50_us": bench_rtt, "rtt_p50_ratio": rtt,
-            "ok": tput >= THROUGHPUT_RATIO_MIN and rtt <= RTT_P50_RATIO_MAX}
+def compare(name: str, size_bytes: int, rounds: int = DEFAULT_ROUNDS,
+            run_seconds: float = RUN_SECONDS,
+            timeout: float = DEFAULT_TIMEOUT_SECONDS) -> dict:
+    """Every loop for one backend and size: the figures, the harness's ratios against the
+    distinct loop (its goal) and the distinct loop's against the same-payload one (what fresh
+    data costs)."""
+    messages, samples = calibrate(name, size_bytes, run_seconds, timeout)
+    rates = throughput(name, size_bytes, rounds, messages, timeout)
+    rtts = rtt_p50(name, size_bytes, rounds, samples, timeout)
+    row = {"mechanism": name, "size": size_bytes, "rounds": rounds, "run_seconds": run_seconds,
+           "messages": messages, "samples": samples,
+           "same_msgs_per_s": rates["same"], "distinct_msgs_per_s": rates["distinct"],
+           "bench_msgs_per_s": rates["harness"],
+           "throughput_ratio": rates["harness"] / rates["distinct"],
+           "fresh_throughput_ratio": rates["distinct"] / rates["same"],
+           "same_rtt_p50_us": rtts["same"], "distinct_rtt_p50_us": rtts["distinct"],
+           "bench_rtt_p50_us": rtts["harness"],
+           "rtt_p50_ratio": rtts["harness"] / rtts["distinct"],
+           "fresh_rtt_p50_ratio": rtts["distinct"] / rtts["same"]}
+    row["ok"] = (row["throughput_ratio"] >= THROUGHPUT_RATIO_MIN
+                 and row["rtt_p50_ratio"] <= RTT_P50_RATIO_MAX)
+    return row

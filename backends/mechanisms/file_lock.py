@@ -22,14 +22,18 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import struct
+import tempfile
 import time
 
+from backends import cleanup
 from backends.errors import IPCBenchError
-from backends.interface import Backend, Channel, Receiver, Sender, check_payload
+from backends.interface import Backend, Channel, RawLoop, Receiver, Sender, check_payload
 
 STATE = struct.Struct("<4Q")  # read offset, end offset, unclaimed records, producers finished
 LENGTH = struct.Struct("<Q")
+OFFSETS = struct.Struct("<2Q")  # the raw loop's state: read offset, end offset
 POLL_MIN_SECONDS = 20e-6
 POLL_MAX_SECONDS = 1e-3
 
@@ -161,7 +165,62 @@ def _read_all(fd: int, length: int, offset: int) -> bytes:
     return data
 
 
+class FileLockRawLoop(RawLoop):
+    """What one would write by hand for one producer and one consumer: length-prefixed
+    records appended to a data file, a read and an end offset in a state file, both under
+    ``flock``; the reader polls with a growing sleep and rewinds a drained file."""
+
+    def __init__(self, context):
+        super().__init__(context)
+        self.directory = tempfile.mkdtemp(prefix=f"ipc-bench-file-lock-raw-{os.getpid()}-")
+        cleanup.register("path", self.directory)
+        for name, content in (("data", b""), ("state", OFFSETS.pack(0, 0))):
+            with open(os.path.join(self.directory, name), "wb") as file:
+                file.write(content)
+
+    def _open(self) -> tuple[int, int]:
+        return tuple(os.open(os.path.join(self.directory, name), os.O_RDWR)
+                     for name in ("data", "state"))
+
+    def sender(self):
+        data, state = self._open()
+
+        def send(payload: bytes) -> None:
+            fcntl.flock(state, fcntl.LOCK_EX)
+            start, end = OFFSETS.unpack(os.pread(state, OFFSETS.size, 0))
+            os.pwritev(data, [LENGTH.pack(len(payload)), payload], end)
+            os.pwrite(state, OFFSETS.pack(start, end + LENGTH.size + len(payload)), 0)
+            fcntl.flock(state, fcntl.LOCK_UN)
+        return send
+
+    def receiver(self):
+        data, state = self._open()
+
+        def recv() -> bytes:
+            delays = None
+            while True:
+                fcntl.flock(state, fcntl.LOCK_EX)
+                start, end = OFFSETS.unpack(os.pread(state, OFFSETS.size, 0))
+                if start < end:
+                    (length,) = LENGTH.unpack(os.pread(data, LENGTH.size, start))
+                    payload = os.pread(data, length, start + LENGTH.size)
+                    start += LENGTH.size + length
+                    os.pwrite(state, OFFSETS.pack(*((0, 0) if start == end else (start, end))),
+                              0)
+                    fcntl.flock(state, fcntl.LOCK_UN)
+                    return payload
+                fcntl.flock(state, fcntl.LOCK_UN)
+                delays = delays or _sleep_delays()
+                time.sleep(next(delays))
+        return recv
+
+    def close(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+        cleanup.unregister("path", self.directory)
+
+
 class FileLockBackend(Backend):
     name = "file-lock"
     capabilities = frozenset({"multi-producer", "multi-consumer", "fifo", "bounded"})
     channel_class = FileLockChannel
+    raw_loop = FileLockRawLoop

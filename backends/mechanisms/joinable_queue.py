@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 from backends.errors import UsageError
-from backends.mechanisms.queue import QueueBackend, QueueChannel, QueueReceiver
+from backends.mechanisms.queue import QueueBackend, QueueChannel, QueueRawLoop, QueueReceiver
 
 
 class JoinableQueueChannel(QueueChannel):
@@ -49,7 +49,16 @@ class JoinableQueueReceiver(QueueReceiver):
         self._channel._queue.task_done()
 
 
+class JoinableQueueRawLoop(QueueRawLoop):
+    """``put`` and ``get`` on a JoinableQueue (every ``put`` also counts an unfinished task).
+    No ``task_done()``: the harness's throughput points do not call it either."""
+
+    def _make_queue(self):
+        return self.context.JoinableQueue()
+
+
 class JoinableQueueBackend(QueueBackend):
     name = "joinable-queue"
     capabilities = QueueBackend.capabilities | {"joinable"}
     channel_class = JoinableQueueChannel
+    raw_loop = JoinableQueueRawLoop

@@ -12,17 +12,32 @@ import secrets
 from multiprocessing.managers import SyncManager
 
 from backends import cleanup
-from backends.mechanisms.queue import QueueBackend, QueueChannel
+from backends.mechanisms.queue import QueueBackend, QueueChannel, QueueRawLoop
 
 SHUTDOWN_SECONDS = 5.0
 
 
+def _start_manager(context) -> SyncManager:
+    # A fresh key per manager: a process that was not handed its queue cannot connect.
+    manager = SyncManager(authkey=secrets.token_bytes(32), ctx=context)
+    manager.start()
+    cleanup.register("process", manager._process.pid)  # even if the owner is killed
+    return manager
+
+
+def _stop_manager(manager: SyncManager) -> None:
+    process = manager._process
+    manager.shutdown()  # asks politely, then terminates after a second
+    process.join(SHUTDOWN_SECONDS)
+    if process.is_alive():
+        process.kill()
+        process.join(SHUTDOWN_SECONDS)
+    cleanup.unregister("process", process.pid)
+
+
 class ManagerQueueChannel(QueueChannel):
     def _make_queue(self, maxsize: int):
-        # A fresh key per channel: a process that did not get this channel cannot connect.
-        self._manager = SyncManager(authkey=secrets.token_bytes(32), ctx=self.context)
-        self._manager.start()
-        cleanup.register("process", self._manager._process.pid)  # even if the owner is killed
+        self._manager = _start_manager(self.context)
         return self._manager.Queue(maxsize)
 
     def processes(self):
@@ -30,13 +45,7 @@ class ManagerQueueChannel(QueueChannel):
         return {"manager-queue server": manager._process} if manager else {}
 
     def _release(self) -> None:
-        process = self._manager._process
-        self._manager.shutdown()  # asks politely, then terminates after a second
-        process.join(SHUTDOWN_SECONDS)
-        if process.is_alive():
-            process.kill()
-            process.join(SHUTDOWN_SECONDS)
-        cleanup.unregister("process", process.pid)
+        _stop_manager(self._manager)
 
     def __getstate__(self):
         state = super().__getstate__()
@@ -44,6 +53,23 @@ class ManagerQueueChannel(QueueChannel):
         return state
 
 
+class ManagerQueueRawLoop(QueueRawLoop):
+    """``put`` and ``get`` on a Manager's queue proxy: a round trip to the server each."""
+
+    def _make_queue(self):
+        self._manager = _start_manager(self.context)
+        return self._manager.Queue()
+
+    def close(self) -> None:
+        _stop_manager(self._manager)
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_manager", None)
+        return state
+
+
 class ManagerQueueBackend(QueueBackend):
     name = "manager-queue"
     channel_class = ManagerQueueChannel
+    raw_loop = ManagerQueueRawLoop

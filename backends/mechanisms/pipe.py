@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 from multiprocessing.connection import wait
 
-from backends.interface import Backend, Channel, Receiver, Sender, check_payload
+from backends.interface import Backend, Channel, RawLoop, Receiver, Sender, check_payload
 
 ESCAPE = b""
 EMPTY = b"0"
@@ -133,7 +133,26 @@ PipeChannel.sender_class = PipeSender
 PipeChannel.receiver_class = PipeReceiver
 
 
+class PipeRawLoop(RawLoop):
+    """``send_bytes`` on one end of a one-way Pipe, ``recv_bytes`` on the other."""
+
+    def __init__(self, context):
+        super().__init__(context)
+        self.reader, self.writer = context.Pipe(duplex=False)
+
+    def sender(self):
+        return self.writer.send_bytes
+
+    def receiver(self):
+        return self.reader.recv_bytes
+
+    def close(self) -> None:
+        self.reader.close()
+        self.writer.close()
+
+
 class PipeBackend(Backend):
     name = "pipe"
     capabilities = frozenset({"multi-producer", "multi-consumer", "fifo"})
     channel_class = PipeChannel
+    raw_loop = PipeRawLoop

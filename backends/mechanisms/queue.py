@@ -16,7 +16,7 @@ from __future__ import annotations
 import queue as stdlib_queue
 import time
 
-from backends.interface import Backend, Channel, Receiver, Sender, check_payload
+from backends.interface import Backend, Channel, RawLoop, Receiver, Sender, check_payload
 
 DONE = 0  # a producer has sent everything
 END = 1  # every producer is done and every data item has been taken
@@ -98,7 +98,29 @@ class QueueReceiver(Receiver):
         """Joinable queues count markers as tasks too."""
 
 
+class QueueRawLoop(RawLoop):
+    """``put`` and ``get`` on one queue; subclasses swap the queue (``_make_queue``)."""
+
+    def __init__(self, context):
+        super().__init__(context)
+        self.queue = self._make_queue()
+
+    def _make_queue(self):
+        return self.context.Queue()
+
+    def sender(self):
+        return self.queue.put
+
+    def receiver(self):
+        return self.queue.get
+
+    def close(self) -> None:
+        self.queue.close()
+        self.queue.join_thread()
+
+
 class QueueBackend(Backend):
     name = "queue"
     capabilities = frozenset({"multi-producer", "multi-consumer", "fifo", "bounded"})
     channel_class = QueueChannel
+    raw_loop = QueueRawLoop

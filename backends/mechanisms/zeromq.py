@@ -23,6 +23,9 @@ frame is an empty payload.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import time
 
 try:
@@ -30,8 +33,9 @@ try:
 except ImportError:  # the backend reports itself unavailable
     zmq = None
 
+from backends import cleanup
 from backends.errors import IPCBenchError
-from backends.interface import Backend, Channel, Receiver, Sender, check_payload
+from backends.interface import Backend, Channel, RawLoop, Receiver, Sender, check_payload
 
 BIND_WAIT_SECONDS = 60.0  # how long a producer waits for a consumer to bind
 ACK_WAIT_SECONDS = 60.0  # how long a producer's close() waits for consumers to take its END
@@ -158,10 +162,57 @@ class ZmqReceiver(Receiver):
         self._context.term()
 
 
+class ZmqRawLoop(RawLoop):
+    """PUSH/PULL as pyzmq's ``perf/`` measures it: the consumer binds a PULL socket, the
+    producer connects a PUSH socket and sends frames, the consumer ``recv()``s bytes."""
+
+    transport = "ipc"
+
+    def __init__(self, context):
+        super().__init__(context)
+        self._port = context.RawValue("i", 0)  # 0 until the consumer has bound (1 for ipc)
+        if self.transport == "ipc":
+            self.directory = tempfile.mkdtemp(prefix=f"ipc-bench-zmq-raw-{os.getpid()}-")
+            cleanup.register("path", self.directory)
+
+    def receiver(self):
+        self._context = zmq.Context()
+        self._socket = self._context.socket(zmq.PULL)
+        if self.transport == "ipc":
+            self._socket.bind(f"ipc://{self.directory}/raw.sock")
+            self._port.value = 1
+        else:
+            self._socket.bind("tcp://127.0.0.1:0")
+            self._port.value = int(self._socket.last_endpoint.rsplit(b":", 1)[1])
+        return self._socket.recv
+
+    def sender(self):
+        deadline = time.monotonic() + BIND_WAIT_SECONDS
+        while not self._port.value:
+            if time.monotonic() > deadline:
+                raise IPCBenchError("the raw loop's consumer did not bind")
+            time.sleep(0.001)
+        self._context = zmq.Context()
+        self._socket = self._context.socket(zmq.PUSH)
+        if self.transport == "ipc":
+            self._socket.connect(f"ipc://{self.directory}/raw.sock")
+        else:
+            self._socket.connect(f"tcp://127.0.0.1:{self._port.value}")
+        if not self._socket.poll(BIND_WAIT_SECONDS * 1000, zmq.POLLOUT):
+            raise IPCBenchError("the raw loop's producer could not connect")
+        return self._socket.send
+
+    def close(self) -> None:
+        if self.transport == "ipc":
+            shutil.rmtree(self.directory, ignore_errors=True)
+            cleanup.unregister("path", self.directory)
+
+
 class ZmqIpcBackend(Backend):
     name = "zmq-ipc"
     capabilities = frozenset({"multi-producer", "multi-consumer", "fifo", "bounded"})
     channel_class = ZmqChannel
+    raw_loop = ZmqRawLoop
 
     @classmethod
     def unavailable(cls) -> str | None:
@@ -174,7 +225,12 @@ class ZmqTcpChannel(ZmqChannel):
     transport = "tcp"
 
 
+class ZmqTcpRawLoop(ZmqRawLoop):
+    transport = "tcp"
+
+
 class ZmqTcpBackend(ZmqIpcBackend):
     name = "zmq-tcp"
     capabilities = ZmqIpcBackend.capabilities | {"cross-host"}
     channel_class = ZmqTcpChannel
+    raw_loop = ZmqTcpRawLoop

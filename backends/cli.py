@@ -10,6 +10,7 @@ import argparse
 import json
 import signal
 import sys
+from types import SimpleNamespace
 
 import backends
 from backends import grid
@@ -17,6 +18,7 @@ from backends.errors import IPCBenchError, UsageError
 from reports import cli as reports_cli
 
 PROG = "ipc-bench"
+_AUTO = "auto"  # backends.measure.runs.AUTO, without importing the harness for a usage error
 
 
 class _Parser(argparse.ArgumentParser):
@@ -54,6 +56,12 @@ def _parser() -> argparse.ArgumentParser:
                      metavar="S", help="seconds before a point fails (default %(default)s)")
     run.add_argument("--start-method", choices=["fork", "spawn", "forkserver"], default=None,
                      help="how workers start (default: multiprocessing's)")
+    run.add_argument("--rounds", type=str, default=None, metavar="N",
+                     help="measure the whole grid N times, the backends' order rotated each "
+                     "round; each point shows the median with min-max")
+    run.add_argument("--maxsize", type=str, default=None, metavar="N|none",
+                     help="bound every bounded backend's buffer to N messages; none: the "
+                     "mechanism's own (default: 256 MiB worth of messages)")
     run.add_argument("--json", action="store_true", help="one JSON object per point")
 
     report_parser = commands.add_parser("report", help="write the HTML/Markdown/CSV report "
@@ -180,6 +188,8 @@ def _plan(args) -> tuple[list[dict], dict]:
     if messages is not None and messages > grid.MAX_MESSAGES:
         raise UsageError(f"--messages {messages} is above the maximum of {grid.MAX_MESSAGES:,}")
     if args.latency:
+        if args.maxsize is not None:
+            raise UsageError("--maxsize bounds throughput points: a ping-pong holds one message")
         if args.procs is not None:
             raise UsageError("--latency measures a 1x1 ping-pong: -p does not apply")
         if seconds is not None:
@@ -187,6 +197,7 @@ def _plan(args) -> tuple[list[dict], dict]:
         return [{"backend": name, "size": size, "samples": messages}
                 for name in names for size in sizes], options
     procs = grid.parse_procs_list("1x1" if args.procs is None else args.procs)
+    maxsize = _maxsize(args.maxsize)
     points = []
     for name in names:
         capabilities = backends.load(name).capabilities
@@ -199,8 +210,20 @@ def _plan(args) -> tuple[list[dict], dict]:
                     "backend": name, "size": size, "producers": producers,
                     "consumers": consumers, "seconds": seconds,
                     "messages": None if seconds else messages or grid.batch_messages(size),
+                    # an explicit bound applies where the mechanism can be bounded
+                    "maxsize": maxsize if "bounded" in capabilities or maxsize == _AUTO
+                    else None,
                     "skip": _unsupported(capabilities, producers, consumers)})
     return points, options
+
+
+def _maxsize(text: str | None):
+    """--maxsize: AUTO (the harness's default bound), None (lifted) or a number of messages."""
+    if text is None:
+        return _AUTO
+    if text.strip().lower() in ("none", "0"):
+        return None
+    return _positive(text, "--maxsize", int)
 
 
 def _unsupported(capabilities, producers: int, consumers: int) -> str | None:
@@ -218,7 +241,8 @@ def _measure(point: dict, latency: bool, options: dict):
                                        samples=point["samples"], **options)
     return harness.measure_throughput(point["backend"], point["size"], point["producers"],
                                       point["consumers"], messages=point["messages"],
-                                      seconds=point["seconds"], **options)
+                                      seconds=point["seconds"], maxsize=point["maxsize"],
+                                      **options)
 
 
 def _label(point: dict, latency: bool) -> str:
@@ -237,32 +261,49 @@ def _progress():
 
 def run_command(args) -> int:
     points, options = _plan(args)
+    rounds = None if args.rounds is None else _positive(args.rounds, "--rounds", int)
     err, progress = _progress()
     machine = _harness().machine_info()
     results, interrupted = [], False
+    by_point: dict[int, list[dict]] = {}  # with --rounds: each point's rows, one per round
+    todo = [(number, point) for number in range(rounds or 1)
+            for point in (_rounds().ordered(points, number) if rounds else points)]
     with progress:
-        task = progress.add_task("measuring", total=len(points))
+        task = progress.add_task("measuring", total=len(todo))
         try:
-            for number, point in enumerate(points, 1):
+            for done, (round_index, point) in enumerate(todo, 1):
                 label = _label(point, args.latency)
+                if rounds:
+                    label = f"round {round_index + 1}/{rounds} {label}"
                 progress.update(task, description=label)
                 if point.get("skip"):
-                    err.print(f"skipped {label}: {point['skip']}", highlight=False)
+                    if round_index == 0:
+                        err.print(f"skipped {label}: {point['skip']}", highlight=False)
                     progress.advance(task)
                     continue
                 result = _measure(point, args.latency, options)
-                results.append(result)
-                if args.json:
-                    print(json.dumps({**result.to_json(), "machine": machine}), flush=True)
+                if rounds:
+                    by_point.setdefault(id(point), []).append(result.to_json())
+                else:
+                    results.append(result)
+                    if args.json:
+                        print(json.dumps({**result.to_json(), "machine": machine}), flush=True)
                 if not err.is_terminal:
                     status = "ok" if result.ok else f"FAILED: {result.error}"
-                    err.print(f"[{number}/{len(points)}] {label}: {status}", highlight=False)
+                    err.print(f"[{done}/{len(todo)}] {label}: {status}", highlight=False)
                 elif not result.ok:
                     progress.console.print(f"[red]FAILED[/] {label}: {result.error}",
                                            highlight=False)
                 progress.advance(task)
         except KeyboardInterrupt:
             interrupted = True
+    if rounds:
+        # every point measured at least once, in the grid's order, summarized over its rounds
+        results = [SimpleNamespace(**_rounds().summarize(by_point[id(point)]))
+                   for point in points if id(point) in by_point]
+        if args.json:
+            for result in results:
+                print(json.dumps({**vars(result), "machine": machine}), flush=True)
     if not args.json:
         _print_table(results, args.latency, machine)
     if interrupted:
@@ -270,6 +311,11 @@ def run_command(args) -> int:
                   highlight=False)
         return 130
     return 0 if all(result.ok for result in results) else 1
+
+
+def _rounds():
+    from backends.measure import rounds
+    return rounds
 
 
 def _console():
@@ -282,6 +328,15 @@ def _console():
 
 def _number(value, digits=0) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def _figure(result, key: str, digits=0) -> str:
+    """A figure; with --rounds, the median and the min-max over the rounds."""
+    text = _number(getattr(result, key), digits)
+    low, high = getattr(result, f"{key}_min", None), getattr(result, f"{key}_max", None)
+    if low is not None and high is not None:
+        text += f" ({_number(low, digits)}-{_number(high, digits)})"
+    return text
 
 
 def _print_table(results, latency: bool, machine: dict) -> None:
@@ -299,15 +354,15 @@ def _print_table(results, latency: bool, machine: dict) -> None:
         status = "ok" if r.ok else f"FAILED: {r.error}"
         if latency:
             table.add_row(r.backend, grid.format_size(r.size), str(r.samples),
-                          *(_number(getattr(r, key), 1) for key in (
+                          *(_figure(r, key, 1) for key in (
                               "rtt_p50_us", "rtt_p90_us", "rtt_p99_us", "rtt_p999_us",
                               "rtt_max_us")), status)
         else:
             table.add_row(r.backend, grid.format_size(r.size), f"{r.producers}x{r.consumers}",
                           _number(r.messages),
                           "-" if r.lost is None else f"{r.lost}/{r.duplicated}/{r.corrupted}",
-                          _number(r.seconds, 3), _number(r.msgs_per_s), _number(r.mb_per_s, 1),
-                          status)
+                          _figure(r, "seconds", 3), _figure(r, "msgs_per_s"),
+                          _figure(r, "mb_per_s", 1), status)
     console = _console()
     console.print(table)
     cores = machine["cpu_count"]

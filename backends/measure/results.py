@@ -26,6 +26,7 @@ class ThroughputResult:
     error: str | None = None
     start_method: str = ""
     cpu_count: int | None = field(default_factory=os.cpu_count)
+    maxsize: int | None = None  # the bound in force on the mechanism's buffer, in messages
 
     def to_json(self) -> dict:
         return {"kind": "throughput", **asdict(self)}

@@ -12,6 +12,14 @@ from backends.measure.check import MIN_SIZE_BYTES
 from backends.measure.point import DEFAULT_TIMEOUT_SECONDS, Point, PointFailed
 from backends.measure.results import LatencyResult, ThroughputResult, percentile, tally
 
+#: Message data a point may leave buffered in a mechanism by default. A bounded backend gets
+#: ``maxsize = MAX_BUFFERED_BYTES // size`` (at least 1) unless the caller gives one: without
+#: it, a producer that runs ahead of its consumers (a Queue's feeder buffer grows without
+#: limit) holds a run's whole volume in memory. It adds backpressure that an unbounded queue
+#: would not have; the result records the ``maxsize`` in force.
+MAX_BUFFERED_BYTES = 256 * 1024**2
+#: ``maxsize`` value meaning "the default bound" (None lifts it: the mechanism's own buffer).
+AUTO = "auto"
 #: Round trips before the measured ones, as a fraction of the samples (at least WARMUP_MIN).
 WARMUP_FRACTION = 0.1
 WARMUP_MIN = 20
@@ -20,6 +28,14 @@ WARMUP_MIN = 20
 def latency_samples(size_bytes: int) -> int:
     """Default round trips for one latency point: fewer for big payloads, to bound time."""
     return max(100, min(2000, (256 * 1024**2) // max(size_bytes, 1)))
+
+
+def default_maxsize(backend, size_bytes: int) -> int | None:
+    """The bound a point gets unless told otherwise: None where the backend cannot be bounded
+    (a pipe: the kernel's buffer bounds it)."""
+    if "bounded" not in backend.capabilities:
+        return None
+    return max(1, MAX_BUFFERED_BYTES // size_bytes)
 
 
 def _check_size(size_bytes: int) -> None:
@@ -50,7 +66,7 @@ class ThroughputRun:
     def __init__(self, backend, size_bytes: int, producers: int = 1, consumers: int = 1, *,
                  messages: int | None = None, seconds: float | None = None,
                  timeout: float = DEFAULT_TIMEOUT_SECONDS, context=None,
-                 maxsize: int | None = None):
+                 maxsize: int | str | None = AUTO):
         _check_size(size_bytes)
         if not isinstance(timeout, int | float) or not timeout > 0:
             raise UsageError(f"timeout must be a number of seconds > 0, not {timeout!r}")
@@ -59,10 +75,13 @@ class ThroughputRun:
         _check_amount(messages, seconds, producers)
         # The timeout bounds what a point takes beyond the time it was asked to run.
         self.point = Point(backend, timeout + (seconds or 0), context)
+        if maxsize == AUTO:
+            maxsize = default_maxsize(self.point.backend, size_bytes)
         self.size_bytes, self.producers, self.consumers = size_bytes, producers, consumers
         self.messages, self.seconds, self.maxsize = messages, seconds, maxsize
         self.result = ThroughputResult(self.point.backend.name, size_bytes, producers, consumers,
-                                       start_method=self.point.context.get_start_method())
+                                       start_method=self.point.context.get_start_method(),
+                                       maxsize=maxsize)
 
     def start(self) -> ThroughputRun:
         self.point.start(self._spawn_all)

@@ -1,8 +1,14 @@
 """The worker roles of a point: producers, consumers, and the two ends of a ping-pong.
 
 Producers stamp when they start and consumers stamp each delivery, so the clock stops when the
-last message reaches a consumer. Producers build small messages before "go" and big ones as
-they send them (see prebuild).
+last message reaches a consumer.
+
+Where message bytes come from, one rule for every backend, size and count: a producer builds
+each message just before sending it (header + its fixed body, one fresh ``bytes``) and lets
+it go once sent, as an application sends new data. Nothing is prebuilt, so memory does not
+grow with ``--messages``; the fidelity table (``fidelity``) measures the harness against a
+hand-written loop that builds its messages the same way, and shows apart what fresh data
+costs each mechanism against resending one payload.
 """
 
 from __future__ import annotations
@@ -15,29 +21,18 @@ from backends.measure.point import PointFailed, ready
 
 #: Producers running for --seconds look at the clock once per this many messages.
 CLOCK_EVERY = 64
-#: A producer builds its whole share of messages before "go" when it fits in this much memory
-#: and building them as it goes would cost more than the mechanism should be charged (see
-#: prebuild).
-PREBUILD_BYTES = 256 * 1024**2
-#: Above this size, a producer whose sender writes before returning builds each message just
-#: before sending it.
-BUILD_AS_SENT_MIN_BYTES = 4096
+#: Consumers keep small messages for a check after the clock while they add up to this much.
+KEEP_TOTAL_BYTES = 256 * 1024**2
 
 
 def produce(report, go, channel, index, size_bytes, count, seconds):
     sender = channel.sender(index)
     send_many, pack, template = sender.send_many, HEADER.pack, body(index, size_bytes)
     clock = time.perf_counter
-    prebuilt = None
-    if prebuild(sender, size_bytes, count):
-        prebuilt = [pack(index, seq) + template for seq in range(count)]
     if not ready(report, go):
         return None
     start = clock()
-    if prebuilt is not None:
-        send_many(prebuilt)
-        sent = count
-    elif count is not None:
+    if count is not None:
         send_many(pack(index, seq) + template for seq in range(count))
         sent = count
     else:
@@ -49,22 +44,6 @@ def produce(report, go, channel, index, size_bytes, count, seconds):
     return {"sent": sent, "start": start}
 
 
-def prebuild(sender, size_bytes: int, count: int | None) -> bool:
-    """Build every message before "go", or each one as it is sent?
-
-    Small messages are prebuilt: building one (70 ns) is 5% of a pipe's send at 64 B. Big ones
-    are built as sent, one fresh buffer that takes the memory of the one just sent, still in
-    the CPU's cache, as an application's freshly made data would be: 1,024 prebuilt 64 KiB
-    messages are 64 MiB, more than the cache, and reading them back from memory cost a pipe
-    15% of its throughput. Except behind a sender that sends in the background: there the
-    producer runs ahead of the mechanism, messages built as it goes pile up in fresh memory,
-    and that cost a Queue 30-50% at 64 KiB; prebuilt ones cost it 0-14%.
-    """
-    if count is None or count * size_bytes > PREBUILD_BYTES:
-        return False
-    return size_bytes <= BUILD_AS_SENT_MIN_BYTES or sender.sends_in_background
-
-
 def consume(report, go, channel, index, size_bytes, producers, expected):
     receiver = channel.receiver(index)
     clock = time.perf_counter
@@ -72,7 +51,7 @@ def consume(report, go, channel, index, size_bytes, producers, expected):
     # Small messages are kept and checked after the clock stops: checking a 64 B message in
     # Python costs a third of a pipe's receive. Big ones are checked as they come, where the
     # check is small next to the copy, and keeping them would add page faults to the timing.
-    keep = size_bytes <= KEEP_MAX_BYTES and expected * producers * size_bytes <= PREBUILD_BYTES
+    keep = size_bytes <= KEEP_MAX_BYTES and expected * producers * size_bytes <= KEEP_TOTAL_BYTES
     last = None
     if not ready(report, go):
         return None
@@ -88,6 +67,9 @@ def consume(report, go, channel, index, size_bytes, producers, expected):
         for message in receiver:
             last = clock()
             check(message)
+            # Not held while the next one arrives: two 1 MiB messages alive do not fit in a
+            # core's 1 MiB L2 where one does (the pipe's miss at 1 MiB).
+            del message
     receiver.close()
     return {**check.totals(), "last": last}
 
@@ -107,6 +89,7 @@ def ping(report, go, ping, pong, size_bytes, samples, warmup):
         rtts.append(clock() - start)
         if echo != message:
             raise PointFailed(f"round trip {seq} came back altered or out of order")
+        del message, echo  # not held while the next one is built (Receiver.__iter__ says why)
     sender.close()
     if recv() is not None:
         raise PointFailed("the echo process sent more than it was sent")

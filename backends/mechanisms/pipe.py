@@ -70,6 +70,7 @@ class PipeSender(Sender):
                 next_send()(payload)
             else:
                 self.send(payload)
+            del payload  # not held while the next one is built (Receiver.__iter__ says why)
         return None
 
     def _close(self) -> None:
@@ -113,6 +114,7 @@ class PipeReceiver(Receiver):
                 frame = recv_bytes()
                 if frame:
                     yield frame
+                    del frame  # not held during the next receive (Receiver.__iter__ says why)
                 elif recv_bytes() == EMPTY:
                     yield frame
                 else:  # END

@@ -38,6 +38,8 @@ METRICS = {
     "bench_latency.Latency.track_rtt_p99_us": "rtt_p99_us",
     "bench_fidelity.Fidelity.track_throughput_ratio": "fidelity_throughput_ratio",
     "bench_fidelity.Fidelity.track_rtt_p50_ratio": "fidelity_rtt_p50_ratio",
+    "bench_fidelity.Fidelity.track_fresh_throughput_ratio": "fresh_throughput_ratio",
+    "bench_fidelity.Fidelity.track_fresh_rtt_p50_ratio": "fresh_rtt_p50_ratio",
 }
 # Used when benchmarks.json is missing: the suite's documented parameter names.
 _KNOWN_PARAM_NAMES = {
@@ -46,6 +48,8 @@ _KNOWN_PARAM_NAMES = {
     "bench_latency.Latency.track_rtt_p99_us": ["backend", "size_bytes"],
     "bench_fidelity.Fidelity.track_throughput_ratio": ["mechanism", "size_bytes"],
     "bench_fidelity.Fidelity.track_rtt_p50_ratio": ["mechanism", "size_bytes"],
+    "bench_fidelity.Fidelity.track_fresh_throughput_ratio": ["mechanism", "size_bytes"],
+    "bench_fidelity.Fidelity.track_fresh_rtt_p50_ratio": ["mechanism", "size_bytes"],
 }
 _MACHINE_KEYS = ("machine", "cpu", "num_cpu", "ram", "os", "arch")
 #: ENVIRONMENT_FILE's keys (backends.measure.machine.machine_info) -> the frame's columns;

@@ -25,7 +25,9 @@ def test_benchmark_modules_import_and_cover_every_backend():
     assert {64, 1024, 64 * 1024, 1024 * 1024} <= set(sizes)
     assert {"1x1", "1x4", "4x1", "4x4"} <= set(bench_throughput.Throughput.params[2])
     assert bench_latency.Latency.unit == "us"
-    assert set(bench_fidelity.Fidelity.params[0]) == {"pipe", "queue"}
+    from backends.measure import fidelity
+    assert set(fidelity.mechanisms()) <= set(bench_fidelity.Fidelity.params[0])
+    assert bench_fidelity.Fidelity.params[1] == [64, 1024, 64 * 1024, 1024 * 1024]
 
 
 def test_unavailable_backend_is_skipped_not_failed():

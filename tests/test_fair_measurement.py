@@ -1,0 +1,166 @@
+"""Fair measurement: the raw loops of the fidelity table, ``run --rounds``, and the default
+bound on the message data a run holds in memory. Real processes over real mechanisms."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+
+import pytest
+
+import backends
+from backends.measure import fidelity, runs
+from backends.mechanisms.pipe import PipeBackend
+from tests.test_cli import MACHINE_KEYS, ROOT, ipc_bench, json_lines
+
+pytestmark = pytest.mark.usefixtures("no_leftovers")
+MiB = 1024**2
+RAW = fidelity.mechanisms()
+
+
+def test_every_builtin_backend_with_a_natural_loop_has_one():
+    assert {"pipe", "queue", "joinable-queue", "manager-queue", "file-lock"} <= set(RAW)
+    if backends.unavailable("zmq-ipc") is None:
+        assert {"zmq-ipc", "zmq-tcp"} <= set(RAW)
+
+
+class _PlainPipe(PipeBackend):
+    name = "fidelity-test-pipe"
+
+
+class _NoLoop(PipeBackend):
+    name = "fidelity-test-noloop"
+    raw_loop = None
+
+
+def test_a_registered_backend_with_a_raw_loop_joins_the_table():
+    backends.register(_PlainPipe.name, _PlainPipe)
+    backends.register(_NoLoop.name, _NoLoop)
+    try:
+        names = fidelity.mechanisms()
+        assert _PlainPipe.name in names and _NoLoop.name not in names
+    finally:
+        backends.registry._registered.pop(_PlainPipe.name)
+        backends.registry._registered.pop(_NoLoop.name)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("name", RAW)
+@pytest.mark.parametrize("size", [64, MiB])
+def test_raw_loops_deliver_every_message_and_echo_every_round_trip(name, size):
+    for distinct in (True, False):  # raw_throughput raises if the consumer counted fewer
+        assert fidelity.raw_throughput(name, size, 100, distinct, timeout=60) > 0
+        assert fidelity.raw_rtt_p50_us(name, size, 20, distinct, timeout=60) > 0
+
+
+@pytest.mark.timeout(300)
+def test_fidelity_shows_both_baselines_and_fails_only_on_the_distinct_goal():
+    process = ipc_bench("fidelity", "-b", "pipe,queue", "-s", "64", "--rounds", "1",
+                        "--run-seconds", "0.02", "--json")
+    rows = json_lines(process)
+    assert [row["mechanism"] for row in rows] == ["pipe", "queue"]
+    for row in rows:
+        assert row["size"] == 64 and row["rounds"] == 1
+        assert row["messages"] >= fidelity.MIN_MESSAGES and row["samples"] >= 1
+        assert row["throughput_ratio"] == pytest.approx(
+            row["bench_msgs_per_s"] / row["distinct_msgs_per_s"])
+        assert row["fresh_throughput_ratio"] == pytest.approx(
+            row["distinct_msgs_per_s"] / row["same_msgs_per_s"])
+        assert row["rtt_p50_ratio"] == pytest.approx(
+            row["bench_rtt_p50_us"] / row["distinct_rtt_p50_us"])
+        assert row["fresh_rtt_p50_ratio"] == pytest.approx(
+            row["distinct_rtt_p50_us"] / row["same_rtt_p50_us"])
+        assert row["ok"] == (row["throughput_ratio"] >= fidelity.THROUGHPUT_RATIO_MIN
+                             and row["rtt_p50_ratio"] <= fidelity.RTT_P50_RATIO_MAX)
+        assert MACHINE_KEYS <= row["machine"].keys()
+    assert process.returncode == (0 if all(row["ok"] for row in rows) else 1), process.stderr
+
+
+@pytest.mark.timeout(300)
+def test_fidelity_table_has_the_harness_and_the_fresh_data_tables():
+    process = ipc_bench("fidelity", "-b", "zmq-ipc" if "zmq-ipc" in RAW else "pipe",
+                        "-s", "1KiB", "--rounds", "1", "--run-seconds", "0.02")
+    assert process.returncode in (0, 1), process.stderr
+    assert "The harness's own cost" in process.stdout
+    assert "What fresh data costs" in process.stdout
+    assert ("MISSED" in process.stdout) == (process.returncode == 1)
+
+
+def test_fidelity_refuses_a_backend_without_a_raw_loop():
+    backends.register(_NoLoop.name, _NoLoop)
+    try:
+        from backends.cli import main
+        assert main(["fidelity", "-b", _NoLoop.name]) == 2
+    finally:
+        backends.registry._registered.pop(_NoLoop.name)
+
+
+# --- run --rounds ---------------------------------------------------------------------------
+
+@pytest.mark.timeout(180)
+def test_rounds_report_the_median_with_min_max_and_every_round():
+    process = ipc_bench("run", "-b", "pipe,queue", "-s", "64,1KiB", "--messages", "300",
+                        "--rounds", "3", "--json")
+    assert process.returncode == 0, process.stderr
+    rows = json_lines(process)
+    assert [(r["backend"], r["size"]) for r in rows] == [
+        ("pipe", 64), ("pipe", 1024), ("queue", 64), ("queue", 1024)]
+    for row in rows:
+        assert row["rounds"] == 3 and row["ok"]
+        assert (row["messages"], row["delivered"], row["lost"]) == (300, 300, 0)
+        for key in ("msgs_per_s", "mb_per_s", "seconds"):
+            values = row[f"{key}_rounds"]
+            assert len(values) == 3
+            assert row[key] == pytest.approx(statistics.median(values))
+            assert (row[f"{key}_min"], row[f"{key}_max"]) == (min(values), max(values))
+    # The backends' order rotates each round (the progress lines, when not on a terminal).
+    firsts = [line.split("] ", 1)[1].split(" 64B")[0] for line in process.stderr.splitlines()
+              if " 64B 1x1" in line and line.startswith("[")]
+    assert firsts == ["round 1/3 pipe", "round 1/3 queue", "round 2/3 queue",
+                      "round 2/3 pipe", "round 3/3 pipe", "round 3/3 queue"]
+
+
+@pytest.mark.timeout(120)
+def test_rounds_table_shows_min_max_and_latency_rounds_work():
+    process = ipc_bench("run", "-b", "pipe", "-s", "64", "--latency", "--messages", "100",
+                        "--rounds", "2")
+    assert process.returncode == 0, process.stderr
+    line = next(line for line in process.stdout.splitlines() if "pipe" in line)
+    assert line.count("(") == 5  # p50, p90, p99, p99.9, max, each with its min-max
+
+
+# --- bounded memory -------------------------------------------------------------------------
+
+def _peak_rss_bytes(*argv: str) -> tuple[int, list[dict]]:
+    """Run the CLI in a child and return the largest peak RSS of it and its workers (the
+    kernel's ru_maxrss of reaped descendants; psutil has no peak on Linux), with its rows."""
+    script = ("import resource, subprocess, sys; "
+              "p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+              "sys.stderr.write(p.stderr); print(p.stdout, end=''); "
+              "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
+              "sys.exit(p.returncode)")
+    process = subprocess.run([sys.executable, "-c", script, sys.executable, "-m",
+                              "backends.cli", *argv], capture_output=True, text=True,
+                             timeout=240, cwd=ROOT)
+    assert process.returncode == 0, process.stderr
+    *lines, peak_kib = process.stdout.splitlines()
+    return int(peak_kib) * 1024, [json.loads(line) for line in lines]
+
+
+@pytest.mark.timeout(300)
+def test_a_run_of_several_times_the_bound_stays_within_it():
+    # 1 GiB of 1 MiB messages, four times the default bound, through each backend.
+    messages = 4 * runs.MAX_BUFFERED_BYTES // MiB
+    argv = ("run", "-s", "1MiB", "--messages", str(messages), "--json")
+    margin = 160 * MiB  # the interpreter, the message being built, sent and received
+    peaks = {}
+    for name, maxsize in (("queue", runs.MAX_BUFFERED_BYTES // MiB), ("pipe", None)):
+        peaks[name], rows = _peak_rss_bytes(*argv, "-b", name)
+        assert rows[0]["ok"] and rows[0]["maxsize"] == maxsize
+        assert peaks[name] < runs.MAX_BUFFERED_BYTES + margin, (name, peaks[name])
+    # Lifted, the queue's producer runs ahead and holds most of the run (the check can fail).
+    unbounded, rows = _peak_rss_bytes(*argv, "-b", "queue", "--maxsize", "none")
+    assert rows[0]["ok"] and rows[0]["maxsize"] is None
+    assert unbounded > 2 * peaks["queue"], (unbounded, peaks)

@@ -164,3 +164,24 @@ def test_a_run_of_several_times_the_bound_stays_within_it():
     unbounded, rows = _peak_rss_bytes(*argv, "-b", "queue", "--maxsize", "none")
     assert rows[0]["ok"] and rows[0]["maxsize"] is None
     assert unbounded > 2 * peaks["queue"], (unbounded, peaks)
+
+
+# --- the report -----------------------------------------------------------------------------
+
+def test_the_report_shows_the_whole_table_marks_misses_and_reads_fresh_data():
+    pd = pytest.importorskip("pandas")
+    from reports import render
+    values = {("pipe", 64): (0.97, 1.02, 0.95, 1.0), ("pipe", MiB): (0.72, 1.01, 1.02, 1.0),
+              ("queue", 64 * 1024): (0.99, 1.20, 0.45, 1.01)}
+    rows = pd.DataFrame([
+        {"backend": name, "size_bytes": size, "metric": metric, "value": value}
+        for (name, size), found in values.items()
+        for metric, value in zip(render._FIDELITY_METRICS, found, strict=True)])
+    section = render._fidelity(rows)
+    table = next(block for block in section.blocks if isinstance(block, render.Table))
+    assert [row[:2] for row in table.rows] == [["pipe", "64B"], ["pipe", "1MiB"],
+                                               ["queue", "64KiB"]]
+    assert table.bold == {(1, 2), (2, 3)}  # pipe 1 MiB throughput, queue 64 KiB round trip
+    text = " ".join(block for block in section.blocks if isinstance(block, str))
+    assert "pipe 1MiB (throughput)" in text and "queue 64KiB (p50 round trip)" in text
+    assert "queue (64KiB 0.45)" in text and "pipe (" not in text

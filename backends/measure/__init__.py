@@ -7,6 +7,7 @@ Split by role, as pyperf splits its runner and worker:
 - ``check``: what a message carries and how a consumer checks it;
 - ``results``: the result records and the tally of lost, duplicated and corrupted messages;
 - ``runs``: one throughput or latency point, from Python;
+- ``rounds``: repeated rounds of a grid (``ipc-bench run --rounds``): order and summary;
 - ``fidelity``: the harness against hand-written loops of each mechanism;
 - ``machine``: the record of the machine every result carries.
 

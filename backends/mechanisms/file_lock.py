@@ -100,8 +100,11 @@ class FileLockSender(Sender):
             delays = delays or _sleep_delays()
             time.sleep(next(delays))
         end = state[1]
-        _write_all(spool.data, LENGTH.pack(len(payload)), end)
-        _write_all(spool.data, payload, end + LENGTH.size)
+        record = LENGTH.pack(len(payload))
+        # One system call for the length and the payload (a hand-written loop does it so).
+        written = os.pwritev(spool.data, [record, payload], end)
+        if written < LENGTH.size + len(payload):  # a short write: the rest, piece by piece
+            _write_all(spool.data, (record + payload)[written:], end + written)
         state[1] = end + LENGTH.size + len(payload)
         state[2] += 1
         spool.unlock(state)

@@ -356,7 +356,7 @@ def _fidelity(rows: pd.DataFrame) -> Section | None:
 def _fresh_data_reading(table: pd.DataFrame) -> str:
     """Which mechanisms pay for fresh data, from the measured ratios."""
     if "fresh_throughput_ratio" not in table:
-        return ""
+        return "(Not measured in these results: they predate it.)"
     paying = {}
     for (mechanism, size), ratio in table["fresh_throughput_ratio"].items():
         if pd.notna(ratio) and ratio < FRESH_DATA_NOTABLE:

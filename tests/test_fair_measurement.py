@@ -185,3 +185,15 @@ def test_the_report_shows_the_whole_table_marks_misses_and_reads_fresh_data():
     text = " ".join(block for block in section.blocks if isinstance(block, str))
     assert "pipe 1MiB (throughput)" in text and "queue 64KiB (p50 round trip)" in text
     assert "queue (64KiB 0.45)" in text and "pipe (" not in text
+
+
+@pytest.mark.parametrize("argv", [
+    ("run", "-b", "pipe", "--rounds", "0"), ("run", "-b", "pipe", "--rounds", "two"),
+    ("run", "-b", "queue", "--maxsize", "-3"), ("run", "-b", "queue", "--maxsize", "1.5"),
+    ("run", "-b", "queue", "--latency", "--maxsize", "3"),
+    ("fidelity", "-b", "pipe", "--rounds", "0"), ("fidelity", "--run-seconds", "0")])
+def test_bad_rounds_and_maxsize_are_usage_errors(argv, capsys):
+    from backends.cli import main
+    assert main(list(argv)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("ipc-bench: error: ")

@@ -424,6 +424,8 @@ def test_cross_host_through_a_shaped_link_in_a_network_namespace(no_leftovers):
         stop.set()
         watcher.join(5)
         assert result.ok, result.error
+        print(f"redis-list 64 KiB 1x1 across the shaped link: {result.mb_per_s:.1f} MB/s, "
+              f"clients from {sorted(seen)}")
         link_mb_per_s = NETNS_RATE_MBIT / 8
         assert result.mb_per_s < link_mb_per_s, \
             f"{result.mb_per_s:.1f} MB/s is above the link's {link_mb_per_s} MB/s"

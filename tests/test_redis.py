@@ -447,3 +447,4 @@ def _ping(client) -> bool:
         return client.ping()
     except Exception:
         return False
+

@@ -103,6 +103,8 @@ def _run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     "zmq-tcp.url=redis://localhost/0",  # zmq-tcp is not selected
     "timeout=3",  # no selected backend takes it
     "url",  # no value
+    "redis-list.transport=pigeon",
+    "redis-list.ttl=0",
 ])
 def test_bad_options_are_usage_errors(option):
     result = _run("-b", "redis-list,pipe", "-s", "64", "--messages", "100", "-o", option)

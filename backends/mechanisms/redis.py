@@ -228,10 +228,11 @@ class RedisListReceiver(_RedisReceiver):
         return value
 
 
-class RedisListBackend(Backend):
-    name = "redis-list"
+class RedisBackend(Backend):
+    """What both Redis backends share: the options, checked when the backend is made (so a
+    malformed URL is a usage error before any point), and availability."""
+
     capabilities = frozenset({"multi-producer", "multi-consumer", "fifo", "cross-host"})
-    channel_class = RedisListChannel
     max_payload_bytes = MAX_BULK_BYTES
     option_defaults = {"url": None, "transport": "tcp", "ttl": redis_server.DEFAULT_TTL_SECONDS}
 
@@ -243,6 +244,9 @@ class RedisListBackend(Backend):
         if transport not in TRANSPORTS:
             raise UsageError(f"transport must be one of {', '.join(TRANSPORTS)}, "
                              f"not {transport!r}")
+        if url is not None and transport != "tcp":
+            raise UsageError("transport chooses the private server's socket; with url, the "
+                             "URL says how to reach the server (unix:// for a socket)")
         try:
             ttl = float(ttl)
         except (TypeError, ValueError):
@@ -265,6 +269,11 @@ class RedisListBackend(Backend):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"  # never the URL: it may hold a password
+
+
+class RedisListBackend(RedisBackend):
+    name = "redis-list"
+    channel_class = RedisListChannel
 
 
 # --- redis-stream ----------------------------------------------------------------------------
@@ -414,9 +423,9 @@ class RedisStreamReceiver(_RedisReceiver):
         super()._close()
 
 
-class RedisStreamBackend(RedisListBackend):
+class RedisStreamBackend(RedisBackend):
     name = "redis-stream"
-    capabilities = RedisListBackend.capabilities | {"joinable"}
+    capabilities = RedisBackend.capabilities | {"joinable"}
     channel_class = RedisStreamChannel
 
 

@@ -76,7 +76,7 @@ def check_url(url) -> str:
     if parts.scheme not in URL_SCHEMES:
         raise UsageError(f"url {shown!r} must start with redis://, rediss:// or unix://")
     try:
-        port = parts.port
+        parts.port  # noqa: B018 - parsed on access
     except ValueError:
         raise UsageError(f"url {shown!r} has a bad port") from None
     if parts.scheme == "unix":
@@ -84,7 +84,6 @@ def check_url(url) -> str:
             raise UsageError(f"url {shown!r} names no socket path")
     elif not parts.hostname:
         raise UsageError(f"url {shown!r} names no host")
-    del port
     if redis is not None:
         try:
             redis.connection.parse_url(url)
@@ -103,14 +102,15 @@ def scrub(text: str, *secrets_: str | None) -> str:
 
 
 def connection_options(url: str) -> dict:
-    """redis-py's keyword arguments for ``url``: one connection, no retries (a retried push
-    could be delivered twice), a bounded connect, blocking reads without a socket timeout (a
-    BRPOP may wait as long as it was asked to; a dead server closes the socket)."""
+    """redis-py's keyword arguments for ``url``, with a bounded connect."""
     options = redis.connection.parse_url(url)
     return {**options, "socket_connect_timeout": CONNECT_SECONDS}
 
 
 def connect(options: dict, name: str | None = None) -> redis.Redis:
+    """One connection, no retries (a retried push could be delivered twice), blocking reads
+    without a socket timeout (a BRPOP waits as long as it was asked to; a dead server closes
+    the socket, which fails the call at once); ``name`` shows in CLIENT LIST."""
     options = dict(options)
     connection_class = options.pop("connection_class", None)
     if connection_class is not None:  # unix:// URLs

@@ -447,7 +447,9 @@ class _RawRedis(RawLoop):
         self.key = "ipc-bench-raw"
 
     def client(self):
-        return redis.Redis.from_url(self.url, socket_timeout=None)
+        # A worker's own connection, as a dedicated producer or consumer would hold one.
+        return redis.Redis.from_url(self.url, socket_timeout=None,
+                                    single_connection_client=True)
 
     def close(self) -> None:
         self._server.stop()
@@ -476,7 +478,7 @@ class RedisListRawLoop(_RawRedis):
 
 
 class RedisStreamRawLoop(_RawRedis):
-    """XADD / XREADGROUP (one entry) / XACK."""
+    """XADD / XREADGROUP (READ_COUNT entries a call, as the backend reads) / XACK each."""
 
     def __init__(self, context):
         super().__init__(context)
@@ -489,9 +491,14 @@ class RedisStreamRawLoop(_RawRedis):
     def receiver(self):
         client, key = self.client(), self.key
 
+        batch = collections.deque()
+
         def receive() -> bytes:
-            [[_, [(entry_id, fields)]]] = client.xreadgroup(GROUP, "raw", {key: ">"}, count=1,
-                                                            block=0)
+            if not batch:
+                [[_, entries]] = client.xreadgroup(GROUP, "raw", {key: ">"}, count=READ_COUNT,
+                                                   block=0)
+                batch.extend(entries)
+            entry_id, fields = batch.popleft()
             client.xack(key, GROUP, entry_id)
             return fields[DATA_FIELD]
         return receive

@@ -14,6 +14,16 @@ for arg in "$@"; do
   if [ "$arg" = "--quick" ]; then quick=1; else args+=("$arg"); fi
 done
 
+# The Redis backends need Debian's redis-server besides redis-py; without it they are skipped.
+if ! command -v redis-server > /dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
+    apt-get update -qq > /dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server > /dev/null
+  else
+    echo "run-suite.sh: redis-server is not installed, so the redis-list and redis-stream" \
+         "benchmarks are skipped; to measure them: sudo apt-get install redis-server" >&2
+  fi
+fi
 python -m pip install --quiet --disable-pip-version-check -e '.[all]'
 asv machine --yes > /dev/null        # records this machine's cpu, cores and memory
 commit=$(git rev-parse HEAD 2>/dev/null || echo 0000000000000000000000000000000000000000)

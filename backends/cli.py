@@ -62,6 +62,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--maxsize", type=str, default=None, metavar="N|none",
                      help="bound every bounded backend's buffer to N messages; none: the "
                      "mechanism's own (default: 256 MiB worth of messages)")
+    run.add_argument("-o", "--option", action="append", default=[], dest="options",
+                     metavar="[BACKEND.]KEY=VALUE",
+                     help="a backend option, for the selected backends that take KEY, or "
+                     "for BACKEND alone (e.g. -o redis-list.url=redis://host:6379/0); "
+                     "repeatable")
     run.add_argument("--json", action="store_true", help="one JSON object per point")
 
     report_parser = commands.add_parser("report", help="write the HTML/Markdown/CSV report "
@@ -175,10 +180,36 @@ def _select_backends(text: str) -> list[str]:
     return chosen
 
 
+def _backend_options(texts: list[str], names: list[str]) -> dict[str, dict[str, str]]:
+    """``-o [BACKEND.]KEY=VALUE`` -> each selected backend's options. An unscoped key goes to
+    every selected backend that takes it, so ``-b all -o url=...`` works; a key that no
+    selected backend takes is a usage error. Values are never echoed (a URL may hold a
+    password)."""
+    chosen: dict[str, dict[str, str]] = {name: {} for name in names}
+    for text in texts:
+        target, sep, value = text.partition("=")
+        scope, _, key = target.rpartition(".")
+        if not sep or not key:
+            raise UsageError(f"-o takes KEY=VALUE or BACKEND.KEY=VALUE, not {target!r}")
+        if scope and scope not in chosen:
+            raise UsageError(f"-o {target}: backend {scope!r} is not among the selected "
+                             f"backends ({', '.join(names)})")
+        takers = [name for name in ([scope] if scope else names)
+                  if key in backends.load(name).option_defaults]
+        if not takers:
+            raise UsageError(f"-o {target}: no selected backend takes the option {key!r}")
+        for name in takers:
+            chosen[name][key] = value
+    return chosen
+
+
 def _plan(args) -> tuple[list[dict], dict]:
     """Every point of the grid, checked before anything runs."""
     harness = _harness()
     names = _select_backends(args.backends)
+    # Made now, so that a bad option value (a malformed URL) is a usage error before any point.
+    instances = {name: backends.get(name, **opts)
+                 for name, opts in _backend_options(args.options, names).items()}
     sizes = grid.parse_sizes(args.sizes, minimum=harness.MIN_SIZE_BYTES)
     options = {"timeout": _positive(args.timeout, "--timeout")}
     if args.start_method:
@@ -194,8 +225,8 @@ def _plan(args) -> tuple[list[dict], dict]:
             raise UsageError("--latency measures a 1x1 ping-pong: -p does not apply")
         if seconds is not None:
             raise UsageError("--latency takes --messages (round trips), not --seconds")
-        return [{"backend": name, "size": size, "samples": messages}
-                for name in names for size in sizes], options
+        return [{"backend": name, "size": size, "samples": messages,
+                 "instance": instances[name]} for name in names for size in sizes], options
     procs = grid.parse_procs_list("1x1" if args.procs is None else args.procs)
     maxsize = _maxsize(args.maxsize)
     points = []
@@ -207,7 +238,8 @@ def _plan(args) -> tuple[list[dict], dict]:
                     raise UsageError(f"--messages {messages} is fewer than one per producer "
                                      f"({producers}x{consumers})")
                 points.append({
-                    "backend": name, "size": size, "producers": producers,
+                    "backend": name, "instance": instances[name], "size": size,
+                    "producers": producers,
                     "consumers": consumers, "seconds": seconds,
                     "messages": None if seconds else messages or grid.batch_messages(size),
                     # an explicit bound applies where the mechanism can be bounded
@@ -237,9 +269,9 @@ def _unsupported(capabilities, producers: int, consumers: int) -> str | None:
 def _measure(point: dict, latency: bool, options: dict):
     harness = _harness()
     if latency:
-        return harness.measure_latency(point["backend"], point["size"],
+        return harness.measure_latency(point["instance"], point["size"],
                                        samples=point["samples"], **options)
-    return harness.measure_throughput(point["backend"], point["size"], point["producers"],
+    return harness.measure_throughput(point["instance"], point["size"], point["producers"],
                                       point["consumers"], messages=point["messages"],
                                       seconds=point["seconds"], maxsize=point["maxsize"],
                                       **options)
@@ -282,15 +314,17 @@ def run_command(args) -> int:
                     progress.advance(task)
                     continue
                 result = _measure(point, args.latency, options)
+                row = {**result.to_json(), **point["instance"].result_notes()}
                 if rounds:
-                    by_point.setdefault(id(point), []).append(result.to_json())
+                    by_point.setdefault(id(point), []).append(row)
                 else:
                     results.append(result)
                     if args.json:
-                        print(json.dumps({**result.to_json(), "machine": machine}), flush=True)
+                        print(json.dumps({**row, "machine": machine}), flush=True)
                 if not err.is_terminal:
                     status = "ok" if result.ok else f"FAILED: {result.error}"
-                    err.print(f"[{done}/{len(todo)}] {label}: {status}", highlight=False)
+                    err.print(f"[{done}/{len(todo)}] {label}: {status}", highlight=False,
+                              soft_wrap=True)
                 elif not result.ok:
                     progress.console.print(f"[red]FAILED[/] {label}: {result.error}",
                                            highlight=False)

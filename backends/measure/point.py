@@ -91,7 +91,13 @@ class Point:
         self.go_event = None
 
     def open(self, producers=1, consumers=1, maxsize=None):
-        channel = self.backend.open(producers, consumers, maxsize=maxsize, context=self.context)
+        try:
+            channel = self.backend.open(producers, consumers, maxsize=maxsize,
+                                        context=self.context)
+        except UsageError:
+            raise
+        except IPCBenchError as error:  # a server it cannot reach, one it cannot start
+            raise PointFailed(f"{self.backend.name}: {error}") from None
         self.channels.append(channel)
         return channel
 
@@ -151,8 +157,11 @@ class Point:
         return results
 
     def _helpers(self) -> dict[str, object]:
+        # Multiprocessing helpers only, for now: a server started with subprocess (redis)
+        # is noticed through the errors of the workers that talk to it, which name it.
         return {name: process for channel in self.channels
-                for name, process in channel.processes().items()}
+                for name, process in channel.processes().items()
+                if hasattr(process, "sentinel")}
 
     def _exit(self, name: str) -> str:
         process = self.workers.get(name) or self._helpers()[name]

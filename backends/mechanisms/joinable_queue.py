@@ -50,11 +50,20 @@ class JoinableQueueReceiver(QueueReceiver):
 
 
 class JoinableQueueRawLoop(QueueRawLoop):
-    """``put`` and ``get`` on a JoinableQueue (every ``put`` also counts an unfinished task).
-    No ``task_done()``: the harness's throughput points do not call it either."""
+    """``put``, and ``get`` then ``task_done()`` on a JoinableQueue: a joinable backend's
+    consumers acknowledge every message in the harness's throughput points too."""
 
     def _make_queue(self):
         return self.context.JoinableQueue()
+
+    def receiver(self):
+        get, task_done = self.queue.get, self.queue.task_done
+
+        def receive() -> bytes:
+            item = get()
+            task_done()
+            return item
+        return receive
 
 
 class JoinableQueueBackend(QueueBackend):

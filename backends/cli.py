@@ -87,9 +87,11 @@ def _parser() -> argparse.ArgumentParser:
     fidelity.add_argument("--rounds", type=str, default=str(_fidelity().DEFAULT_ROUNDS),
                           metavar="N", help="interleaved runs of each loop; the ratios are of "
                           "their medians (default %(default)s)")
-    fidelity.add_argument("--run-seconds", type=str, default=str(_fidelity().RUN_SECONDS),
-                          metavar="S", help="measuring time aimed at per run: messages and "
-                          "round trips per run are calibrated to it (default %(default)s)")
+    fidelity.add_argument("--run-seconds", type=str, default=None, metavar="S",
+                          help="measuring time aimed at per run: messages and round trips per "
+                          f"run are calibrated to it (default {_fidelity().RUN_SECONDS:g}, "
+                          "less where many points must fit the default's budget of about "
+                          f"{_fidelity().BUDGET_SECONDS / 60:g} minutes)")
     fidelity.add_argument("--json", action="store_true", help="one JSON object per point")
     return parser
 
@@ -426,8 +428,11 @@ def fidelity_command(args) -> int:
     fidelity = _fidelity()
     sizes = grid.parse_sizes(args.sizes, minimum=_harness().MIN_SIZE_BYTES)
     rounds = _positive(args.rounds, "--rounds", int)
-    run_seconds = _positive(args.run_seconds, "--run-seconds")
     names = _fidelity_backends(args.backends, fidelity)
+    if args.run_seconds is None:
+        run_seconds = fidelity.run_seconds_for(len(names) * len(sizes), rounds)
+    else:
+        run_seconds = _positive(args.run_seconds, "--run-seconds")
     _, progress = _progress()
     machine = _harness().machine_info()
     points = [(name, size) for name in names for size in sizes]

@@ -14,9 +14,10 @@ rotated each round) so that all three see the same machine:
   with that mechanism (informational: an application pays it too).
 
 Messages per run and round trips per run are calibrated per point from one probe of the
-distinct loop, to about ``RUN_SECONDS`` each, never more than a suite's batch
-(``grid.batch_messages``, ``runs.latency_samples``), so the default table of every backend at
-four sizes fits in a few minutes on 2 cores.
+distinct loop, to about ``RUN_SECONDS`` each (less when many backends share the default
+budget: ``run_seconds_for``), never more than a suite's batch (``grid.batch_messages``,
+``runs.latency_samples``), so the default table of every backend at four sizes fits in a few
+minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -39,6 +40,14 @@ RTT_P50_RATIO_MAX = 1.15
 DEFAULT_ROUNDS = 5
 #: Measuring time aimed at per run (worker start-up, untimed, comes on top).
 RUN_SECONDS = 0.1
+#: The default table (every backend with a raw loop, four sizes) aims to finish within this
+#: on 2 cores: with more backends, shorter runs (``run_seconds_for``), down to MIN_RUN_SECONDS.
+BUDGET_SECONDS = 240.0
+MIN_RUN_SECONDS = 0.02
+#: About what a run costs besides its measuring time: starting and reaping two workers (and a
+#: helper server for some backends), about 0.15 s here (7 backends took 2 min 52 s to
+#: 3 min 38 s at RUN_SECONDS, 9 took 4 min 24 s).
+START_SECONDS = 0.15
 MIN_MESSAGES = 64
 MIN_SAMPLES = 100
 PROBE_MESSAGES = 200
@@ -160,6 +169,14 @@ def _checked(result):
 
 
 # --- calibration and the interleaved rounds -------------------------------------------------
+
+def run_seconds_for(points: int, rounds: int, budget_seconds: float = BUDGET_SECONDS) -> float:
+    """Measuring time per run for ``points`` points of ``rounds`` rounds to fit the budget:
+    each point makes two probe runs and six runs a round (three loops, throughput and round
+    trips); RUN_SECONDS at most, MIN_RUN_SECONDS at least."""
+    per_run = budget_seconds / max(points, 1) / (6 * rounds + 2) - START_SECONDS
+    return max(MIN_RUN_SECONDS, min(RUN_SECONDS, per_run))
+
 
 def calibrate(name: str, size_bytes: int, run_seconds: float = RUN_SECONDS,
               timeout: float = DEFAULT_TIMEOUT_SECONDS) -> tuple[int, int]:

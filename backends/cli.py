@@ -61,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
                      "round; each point shows the median with min-max")
     run.add_argument("--maxsize", type=str, default=None, metavar="N|none",
                      help="bound every bounded backend's buffer to N messages; none: the "
-                     "mechanism's own (default: 256 MiB worth of messages)")
+                     "mechanism's own (default: 256 MiB worth, at most 1,000 messages)")
     run.add_argument("-o", "--option", action="append", default=[], dest="options",
                      metavar="[BACKEND.]KEY=VALUE",
                      help="a backend option, for the selected backends that take KEY, or "

@@ -13,11 +13,16 @@ from backends.measure.point import DEFAULT_TIMEOUT_SECONDS, Point, PointFailed
 from backends.measure.results import LatencyResult, ThroughputResult, percentile, tally
 
 #: Message data a point may leave buffered in a mechanism by default. A bounded backend gets
-#: ``maxsize = MAX_BUFFERED_BYTES // size`` (at least 1) unless the caller gives one: without
+#: ``maxsize = MAX_BUFFERED_BYTES // size`` (at least 1, at most MAX_BUFFERED_MESSAGES) unless
+#: the caller gives one: without
 #: it, a producer that runs ahead of its consumers (a Queue's feeder buffer grows without
 #: limit) holds a run's whole volume in memory. It adds backpressure that an unbounded queue
 #: would not have; the result records the ``maxsize`` in force.
 MAX_BUFFERED_BYTES = 256 * 1024**2
+#: ... and at most this many messages: libzmq's own default high-water mark, so that the
+#: default never raises a bound a mechanism has by default (below 256 KiB, 256 MiB worth of
+#: messages would be more than 1,000).
+MAX_BUFFERED_MESSAGES = 1000
 #: ``maxsize`` value meaning "the default bound" (None lifts it: the mechanism's own buffer).
 AUTO = "auto"
 #: Round trips before the measured ones, as a fraction of the samples (at least WARMUP_MIN).
@@ -35,7 +40,7 @@ def default_maxsize(backend, size_bytes: int) -> int | None:
     (a pipe: the kernel's buffer bounds it)."""
     if "bounded" not in backend.capabilities:
         return None
-    return max(1, MAX_BUFFERED_BYTES // size_bytes)
+    return max(1, min(MAX_BUFFERED_MESSAGES, MAX_BUFFERED_BYTES // size_bytes))
 
 
 def _check_size(size_bytes: int) -> None:

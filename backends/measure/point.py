@@ -97,7 +97,7 @@ class Point:
     """Starts the workers of one point, gives the go, collects their reports; always reaps."""
 
     def __init__(self, backend: str | Backend | None, timeout: float, context,
-                 pin: str = "none"):
+                 pin: str | None = None):
         if timeout is None or not timeout > 0:
             raise UsageError(f"timeout must be a number of seconds > 0, not {timeout!r}")
         self.backend = get(backend) if isinstance(backend, str) else backend  # None: raw loops

@@ -15,6 +15,8 @@ from backends.errors import IPCBenchError, UsageError
 
 #: Where workers run: each on its own CPU, all on one, or where the scheduler puts them.
 PLACEMENTS = ("none", "spread", "shared")
+#: The placement of a point that names none (the asv suite sets it from IPC_BENCH_PIN).
+DEFAULT_PLACEMENT = "none"
 
 
 class Helper:
@@ -136,9 +138,12 @@ def pinning_unavailable() -> str | None:
     return None
 
 
-def resolve_placement(pin: str) -> str:
-    """``pin`` checked; "none", said once per process, where pinning is impossible."""
+def resolve_placement(pin: str | None) -> str:
+    """``pin`` (None: DEFAULT_PLACEMENT) checked; "none", said once per process, where pinning
+    is impossible."""
     global _said_unpinnable
+    if pin is None:
+        pin = DEFAULT_PLACEMENT
     if pin not in PLACEMENTS:
         raise UsageError(f"pin must be one of {', '.join(PLACEMENTS)}, not {pin!r}")
     if pin == "none":

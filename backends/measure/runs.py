@@ -56,7 +56,7 @@ class ThroughputRun:
     def __init__(self, backend, size_bytes: int, producers: int = 1, consumers: int = 1, *,
                  messages: int | None = None, seconds: float | None = None,
                  timeout: float = DEFAULT_TIMEOUT_SECONDS, context=None,
-                 maxsize: int | None = None, pin: str = "none"):
+                 maxsize: int | None = None, pin: str | None = None):
         _check_size(size_bytes)
         if not isinstance(timeout, int | float) or not timeout > 0:
             raise UsageError(f"timeout must be a number of seconds > 0, not {timeout!r}")
@@ -107,7 +107,7 @@ class LatencyRun:
     """One latency point: a ping-pong between two processes over two 1x1 channels."""
 
     def __init__(self, backend, size_bytes: int, *, samples: int | None = None,
-                 timeout: float = DEFAULT_TIMEOUT_SECONDS, context=None, pin: str = "none"):
+                 timeout: float = DEFAULT_TIMEOUT_SECONDS, context=None, pin: str | None = None):
         _check_size(size_bytes)
         samples = latency_samples(size_bytes) if samples is None else samples
         if type(samples) is not int or not 1 <= samples <= grid.MAX_MESSAGES:

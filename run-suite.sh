@@ -6,6 +6,8 @@
 #   bash run-suite.sh --pin spread   workers pinned: spread, shared or none (the default)
 #   bash run-suite.sh --label NAME   keep this run's results apart, as asv machine <host>-NAME
 #   bash run-suite.sh --no-install   use the ipc-bench already installed (or ASV_PYTHONPATH)
+#   bash run-suite.sh --config FILE  another asv configuration (its results_dir; the report goes
+#                                    to report/ beside FILE)
 #
 # Everything else on the command line goes to `asv run` (e.g. -b Latency).
 set -euo pipefail
@@ -15,6 +17,7 @@ usage() { echo "run-suite.sh: error: $1" >&2; exit 2; }
 
 quick=0
 install=1
+config=asv.conf.json
 pin=none
 label=
 args=()
@@ -22,6 +25,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
     --no-install) install=0 ;;
+    --config) [ $# -ge 2 ] || usage "--config needs a file"; config=$2; shift ;;
     --pin) [ $# -ge 2 ] || usage "--pin needs a value: spread, shared or none"; pin=$2; shift ;;
     --pin=*) pin=${1#--pin=} ;;
     --label) [ $# -ge 2 ] || usage "--label needs a name"; label=$2; shift ;;
@@ -44,24 +48,19 @@ fi
 commit=$(git rev-parse HEAD 2>/dev/null || echo 0000000000000000000000000000000000000000)
 host=$(python -c 'import platform; print(platform.node())')
 machine=$host${label:+-$label}
-asv machine --yes > /dev/null        # records this machine's cpu, cores and memory
+asv machine --yes --config "$config" > /dev/null   # records this machine's cpu, cores, memory
 if [ -n "$label" ]; then
   # A labelled run is its own asv machine: asv keys results by machine, commit and environment,
   # so `asv publish`, `asv compare` and `ipc-bench report` all see it as a separate set.
-  python - "$host" "$machine" <<'EOF'
-import json, sys
-from asv.machine import Machine
-path = Machine.get_machine_file_path()
-with open(path) as f:
-    machines = json.load(f)
-machines[sys.argv[2]] = {**machines[sys.argv[1]], "machine": sys.argv[2]}
-with open(path, "w") as f:
-    json.dump(machines, f, indent=4)
-EOF
+  python -c 'import sys
+from asv.machine import Machine, MachineCollection
+MachineCollection.save(sys.argv[1], {**Machine.get_defaults(), "machine": sys.argv[1]})' "$machine"
 fi
 
-results=.asv/results
-sidecars=.asv/ipc-bench-environment    # outside the results tree: asv reads every JSON there
+results=$(python -c 'import sys; from asv.config import Config
+print(Config.load(sys.argv[1]).results_dir)' "$config")
+# The environment record lies outside the results tree: asv reads every JSON file there.
+sidecars=$(dirname "$results")/ipc-bench-environment
 for earlier in "$results/$machine/${commit:0:8}"-*.json; do
   if [ -e "$earlier" ]; then
     echo "run-suite.sh: note: this run replaces the result set $earlier (machine $machine," \
@@ -84,7 +83,8 @@ record_dir=$(mktemp -d "${TMPDIR:-/tmp}/ipc-bench-asv-XXXXXX")
 trap 'rm -rf "$record_dir"' EXIT
 status=0
 IPC_BENCH_PIN=$pin IPC_BENCH_RECORD_DIR=$record_dir \
-  asv run --python=same --set-commit-hash "$commit" --machine "$machine" --show-stderr \
+  asv run --config "$config" --python=same --set-commit-hash "$commit" --machine "$machine" \
+  --show-stderr \
   "${args[@]+"${args[@]}"}" || status=$?
 # asv records no library versions for an existing environment: the report reads them here.
 if [ -d "$results/$machine" ]; then
@@ -94,6 +94,7 @@ if [ -d "$results/$machine" ]; then
   rm -f "$results/$machine/ipc-bench-environment.json"   # where older versions put it
 fi
 # asv exits 2 when some benchmark failed: the report still shows every point that passed.
-python -m backends report --results "$results" --out report || status=$?
+python -m backends report --results "$results" --out "$(dirname "$config")/report" \
+  || status=$?
 echo "asv results: $results   asv's own site: asv publish && asv preview"
 exit "$status"

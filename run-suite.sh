@@ -42,6 +42,17 @@ if [ -n "$label" ] && ! [[ "$label" =~ ^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$ ]]; the
   usage "bad --label '$label': letters, digits, '.', '_' and '-', starting with a letter or digit, at most 40"
 fi
 
+# The Redis backends need Debian's redis-server besides redis-py; without it they are skipped.
+if ! command -v redis-server > /dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
+    apt-get update -qq > /dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server > /dev/null
+  else
+    echo "run-suite.sh: redis-server is not installed, so the redis-list and redis-stream" \
+         "benchmarks are skipped; to measure them: sudo apt-get install redis-server" >&2
+  fi
+fi
+
 if [ "$install" = 1 ]; then
   python -m pip install --quiet --disable-pip-version-check -e '.[all]'
 fi

@@ -54,6 +54,11 @@ def _parser() -> argparse.ArgumentParser:
                      metavar="S", help="seconds before a point fails (default %(default)s)")
     run.add_argument("--start-method", choices=["fork", "spawn", "forkserver"], default=None,
                      help="how workers start (default: multiprocessing's)")
+    run.add_argument("-o", "--option", action="append", default=[], dest="options",
+                     metavar="[BACKEND.]KEY=VALUE",
+                     help="a backend option, for the selected backends that take KEY, or "
+                     "for BACKEND alone (e.g. -o redis-list.url=redis://host:6379/0); "
+                     "repeatable")
     run.add_argument("--pin", default="none", metavar="spread|shared|none",
                      help="where workers run: spread, each on its own CPU (producers first, "
                      "round robin over the usable CPUs); shared, all on the first usable CPU; "
@@ -167,10 +172,36 @@ def _select_backends(text: str) -> list[str]:
     return chosen
 
 
+def _backend_options(texts: list[str], names: list[str]) -> dict[str, dict[str, str]]:
+    """``-o [BACKEND.]KEY=VALUE`` -> each selected backend's options. An unscoped key goes to
+    every selected backend that takes it, so ``-b all -o url=...`` works; a key that no
+    selected backend takes is a usage error. Values are never echoed (a URL may hold a
+    password)."""
+    chosen: dict[str, dict[str, str]] = {name: {} for name in names}
+    for text in texts:
+        target, sep, value = text.partition("=")
+        scope, _, key = target.rpartition(".")
+        if not sep or not key:
+            raise UsageError(f"-o takes KEY=VALUE or BACKEND.KEY=VALUE, not {target!r}")
+        if scope and scope not in chosen:
+            raise UsageError(f"-o {target}: backend {scope!r} is not among the selected "
+                             f"backends ({', '.join(names)})")
+        takers = [name for name in ([scope] if scope else names)
+                  if key in backends.load(name).option_defaults]
+        if not takers:
+            raise UsageError(f"-o {target}: no selected backend takes the option {key!r}")
+        for name in takers:
+            chosen[name][key] = value
+    return chosen
+
+
 def _plan(args) -> tuple[list[dict], dict]:
     """Every point of the grid, checked before anything runs."""
     harness = _harness()
     names = _select_backends(args.backends)
+    # Made now, so that a bad option value (a malformed URL) is a usage error before any point.
+    instances = {name: backends.get(name, **opts)
+                 for name, opts in _backend_options(args.options, names).items()}
     sizes = grid.parse_sizes(args.sizes, minimum=harness.MIN_SIZE_BYTES)
     options = {"timeout": _positive(args.timeout, "--timeout")}
     if args.start_method:
@@ -187,8 +218,8 @@ def _plan(args) -> tuple[list[dict], dict]:
             raise UsageError("--latency takes --messages (round trips), not --seconds")
         if args.pin != "none":
             raise UsageError("--pin applies to throughput points, not to --latency")
-        return [{"backend": name, "size": size, "samples": messages}
-                for name in names for size in sizes], options
+        return [{"backend": name, "size": size, "samples": messages,
+                 "instance": instances[name]} for name in names for size in sizes], options
     procs = grid.parse_procs_list("1x1" if args.procs is None else args.procs)
     points = []
     for name in names:
@@ -199,7 +230,8 @@ def _plan(args) -> tuple[list[dict], dict]:
                     raise UsageError(f"--messages {messages} is fewer than one per producer "
                                      f"({producers}x{consumers})")
                 points.append({
-                    "backend": name, "size": size, "producers": producers,
+                    "backend": name, "instance": instances[name], "size": size,
+                    "producers": producers,
                     "consumers": consumers, "seconds": seconds,
                     "messages": None if seconds else messages or grid.batch_messages(size),
                     "skip": _unsupported(capabilities, producers, consumers)})
@@ -231,9 +263,9 @@ def _measure(point: dict, latency: bool, options: dict):
     harness = _harness()
     if latency:
         options = {key: value for key, value in options.items() if key != "pin"}  # unpinned
-        return harness.measure_latency(point["backend"], point["size"],
+        return harness.measure_latency(point["instance"], point["size"],
                                        samples=point["samples"], **options)
-    return harness.measure_throughput(point["backend"], point["size"], point["producers"],
+    return harness.measure_throughput(point["instance"], point["size"], point["producers"],
                                       point["consumers"], messages=point["messages"],
                                       seconds=point["seconds"], **options)
 
@@ -270,10 +302,12 @@ def run_command(args) -> int:
                 result = _measure(point, args.latency, options)
                 results.append(result)
                 if args.json:
-                    print(json.dumps({**result.to_json(), "machine": machine}), flush=True)
+                    print(json.dumps({**result.to_json(), **point["instance"].result_notes(),
+                                      "machine": machine}), flush=True)
                 if not err.is_terminal:
                     status = "ok" if result.ok else f"FAILED: {result.error}"
-                    err.print(f"[{number}/{len(points)}] {label}: {status}", highlight=False)
+                    err.print(f"[{number}/{len(points)}] {label}: {status}", highlight=False,
+                              soft_wrap=True)
                 elif not result.ok:
                     progress.console.print(f"[red]FAILED[/] {label}: {result.error}",
                                            highlight=False)

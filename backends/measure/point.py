@@ -120,7 +120,13 @@ class Point:
         self.finish_after: set[str] = set()
 
     def open(self, producers=1, consumers=1, maxsize=None):
-        channel = self.backend.open(producers, consumers, maxsize=maxsize, context=self.context)
+        try:
+            channel = self.backend.open(producers, consumers, maxsize=maxsize,
+                                        context=self.context)
+        except UsageError:
+            raise
+        except IPCBenchError as error:  # a server it cannot reach, one it cannot start
+            raise PointFailed(f"{self.backend.name}: {error}") from None
         self.channels.append(channel)
         return channel
 

@@ -54,13 +54,16 @@ _ENVIRONMENT = {"cpu_model": "measured_cpu_model", "python": "measured_python",
                 "ipc_bench": "measured_ipc_bench", "pyzmq": "measured_pyzmq",
                 "libzmq": "measured_libzmq"}
 _OPTIONAL_VERSIONS = ("ipc_bench", "pyzmq", "libzmq")
+#: ENVIRONMENT_FILE's measured figures -> columns; optional (older files lack them), null when
+#: missing or not a positive number.
+_FIGURES = {"memcpy_mb_per_s": "measured_memcpy_mb_per_s"}
 _STAT_COLUMNS = {"stats_ci_99_a": "ci_99_a", "stats_ci_99_b": "ci_99_b",
                  "stats_q_25": "q_25", "stats_q_75": "q_75", "stats_repeat": "repeat"}
 
 #: The DataFrame's columns, in order.
 COLUMNS = [
     "result_set", "machine", "cpu", "num_cpu", "ram", "os", "arch", "python", "commit", "env",
-    *_ENVIRONMENT.values(), "environment_note",
+    *_ENVIRONMENT.values(), *_FIGURES.values(), "environment_note",
     "date", "benchmark", "metric", "unit", "backend", "size_bytes", "producers", "consumers",
     "procs", "status", "value", "ci_99_a", "ci_99_b", "q_25", "q_75", "repeat",
     "batch_messages", "seconds", "msgs_per_s", "mb_per_s",
@@ -112,7 +115,7 @@ def load_results(results_dir: str | Path = DEFAULT_RESULTS_DIR,
 def result_sets(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per result set, oldest first: its machine, commit, Python, date and point counts."""
     keys = ["result_set", "machine", "cpu", "num_cpu", "ram", "os", "arch", "python", "commit",
-            "env", *_ENVIRONMENT.values(), "environment_note"]
+            "env", *_ENVIRONMENT.values(), *_FIGURES.values(), "environment_note"]
     sets = frame.groupby("result_set", sort=False).agg(
         **{key: (key, "first") for key in keys[1:]},
         date=("date", "max"),
@@ -318,7 +321,8 @@ def _measured(path: Path, environment: tuple[dict | None, str | None], commit: o
               python: object) -> dict:
     """The ``measured_*`` columns and ``environment_note`` of one result set."""
     measured, note = environment
-    columns: dict = dict.fromkeys([*_ENVIRONMENT.values(), "environment_note"])
+    columns: dict = dict.fromkeys([*_ENVIRONMENT.values(), *_FIGURES.values(),
+                                   "environment_note"])
     if measured is not None:
         digits = str(python).split(".")
         if measured["commit"] != commit:
@@ -330,6 +334,9 @@ def _measured(path: Path, environment: tuple[dict | None, str | None], commit: o
                     f"{measured['python']}, not this result set's {python}")
         else:
             columns.update({column: measured[key] for key, column in _ENVIRONMENT.items()})
+            columns.update({column: float(value) for key, column in _FIGURES.items()
+                            for value in [measured.get(key)]
+                            if _is_number(value) and math.isfinite(value) and value > 0})
     columns["environment_note"] = note
     return columns
 

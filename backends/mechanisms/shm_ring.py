@@ -126,7 +126,7 @@ class _Ring:
 
     __slots__ = ("tail_at", "head_at", "received_at", "data", "producer", "consumer", "index",
                  "position", "published", "seen", "count", "count_seen", "partial", "wake_at",
-                 "bell")
+                 "bell", "tail_address", "head_address", "wake_address")
 
     def __init__(self, offset: int, producer: int, consumer: int):
         self.tail_at, self.head_at = offset + TAIL, offset + HEAD
@@ -141,6 +141,8 @@ class _Ring:
         self.partial = None  # consumer: (bytearray, bytes of the record taken) of a big one
         self.wake_at = 0  # the peer's sleeping word
         self.bell = ""  # the peer's doorbell
+        # in this process's mapping (set by the end that uses the ring)
+        self.tail_address = self.head_address = self.wake_address = 0
 
 
 class _Mapping:
@@ -286,6 +288,9 @@ class _End:
             peer_index = ring.consumer if peer == "c" else ring.producer
             ring.wake_at = channel.sleeping_at(peer, peer_index)
             ring.bell = f"{peer}{peer_index}"
+            base = self._map.base
+            ring.tail_address, ring.head_address = base + ring.tail_at, base + ring.head_at
+            ring.wake_address = base + ring.wake_at
 
     def _wake(self, ring: _Ring) -> None:
         """After moving an index: ring the peer's doorbell if it sleeps (or is about to)."""
@@ -297,6 +302,7 @@ class _End:
         deadline. ``ready(order)`` looks at the peer's index with the given load order."""
         clock = time.perf_counter
         spin_end = clock() + self._spin
+        yield_now = os.sched_yield
         while True:
             if ready(None):
                 return True
@@ -305,6 +311,10 @@ class _End:
                 return False
             if now >= spin_end:
                 break
+            # On a busy machine the peer may be waiting for this very core: let it run
+            # (measured here under load: 64 B round trip 11 us with a yield per look, 17 us
+            # with one per 16 looks, 200 us without).
+            yield_now()
         store = self._map.store
         while True:
             # Say we sleep, then look again: a peer that moves its index after our look
@@ -334,7 +344,21 @@ class ShmRingSender(_End, Sender):
         if payload.__class__ is not bytes:
             check_payload(payload)
         ring = self._next_ring()
-        self._write(ring, payload)
+        # The common case inline (a round trip's path): room known, no maxsize, one piece.
+        size = len(payload)
+        span = 8 + ((size + 7) & ~7)
+        position, capacity = ring.position, self._capacity
+        offset = position % capacity
+        if position + span - ring.seen > capacity or offset + span > capacity or \
+                self._limit is not None:
+            self._write(ring, payload)
+        else:
+            start = ring.data + offset
+            mm = self._mm
+            RECORD.pack_into(mm, start, size)
+            mm[start + 8:start + 8 + size] = payload
+            ring.position = position + span
+            ring.count += 1
         self._publish(ring)
 
     def send_many(self, payloads) -> None:
@@ -370,8 +394,13 @@ class ShmRingSender(_End, Sender):
         if before_publish is not None:
             before_publish()
         ring.published = ring.position
-        self._map.store(ring.tail_at, ring.position, SEQ_CST)
-        self._wake(ring)
+        mapping = self._map
+        mapping.src.value = ring.position
+        mapping.store_fn(ring.tail_address, mapping.src_at, SEQ_CST)
+        # Then is the consumer asleep, or about to be? (See _End._wait.)
+        mapping.load_fn(ring.wake_address, SEQ_CST, mapping.out_at)
+        if mapping.out.value:
+            self._bells.ring(ring.bell)
 
     def _write(self, ring: _Ring, payload: bytes) -> None:
         """Write one record at the ring's unpublished tail, waiting for room."""
@@ -471,20 +500,42 @@ class ShmRingReceiver(_End, Receiver):
                  bells: _Doorbells):
         self._setup(channel, rings, bells, "c", index)
         self._open = list(rings)
+        self._only = rings[0] if len(rings) == 1 else None  # recv()'s fast path
         self._counts = channel.ring_limit is not None  # producers watch records received
         self._publish_at = max(8, self._capacity // 4)
 
     def recv(self, timeout: float | None = None) -> bytes | None:
+        if self._only is not None:  # one producer: a whole record already seen, inline
+            ring = self._only
+            position = ring.position
+            if position != ring.seen and ring.partial is None:
+                capacity = self._capacity
+                offset = position % capacity
+                start = ring.data + offset
+                mm = self._mm
+                size = RECORD.unpack_from(mm, start)[0]
+                span = 8 + ((size + 7) & ~7)
+                if size >= 0 and offset + span <= capacity:
+                    ring.position = position + span
+                    ring.count += 1
+                    if ring.position - ring.published >= self._publish_at:
+                        self._publish(ring)
+                    return mm[start + 8:start + 8 + size]
         deadline = None if timeout is None else time.perf_counter() + max(timeout, 0)
         while self._open:
             for ring in self._open:
                 if ring.partial is not None or ring.position != ring.seen or \
-                        self._arrived(ring, ACQUIRE):
+                        self._arrived(ring, None):
                     message = self._take(ring, deadline)
                     if message is not END:
                         return message
                     break  # the ring ended; _open changed
             else:
+                # Heads are published here, before waiting, rather than after each record:
+                # off the path of a round trip, and in time for a producer waiting for room.
+                for ring in self._open:
+                    if ring.position != ring.published:
+                        self._publish(ring)
                 if not self._wait(self._any_arrived, deadline):
                     raise TimeoutError(f"no message within {timeout} s")
         return None
@@ -539,16 +590,22 @@ class ShmRingReceiver(_End, Receiver):
                 self._wait(self._any_arrived, None)
 
     def _arrived(self, ring: _Ring, order) -> bool:
+        """Has the ring's tail moved? ``order`` None: a plain look first, then the acquire
+        load only if it has."""
         if order is None:
             if RECORD.unpack_from(self._mm, ring.tail_at)[0] == ring.position:
                 return False
             order = ACQUIRE
-        ring.seen = self._map.load(ring.tail_at, order)
+        mapping = self._map
+        mapping.load_fn(ring.tail_address, order, mapping.out_at)
+        ring.seen = mapping.out.value
         return ring.seen != ring.position
 
     def _any_arrived(self, order) -> bool:
-        return any(ring.partial is not None or self._arrived(ring, order)
-                   for ring in self._open)
+        for ring in self._open:
+            if ring.partial is not None or self._arrived(ring, order):
+                return True
+        return False
 
     def _publish(self, ring: _Ring) -> None:
         ring.published = ring.position
@@ -568,14 +625,14 @@ class ShmRingReceiver(_End, Receiver):
                 ring.position += 8
                 self._publish(ring)
                 self._open.remove(ring)
+                self._only = None
                 return END
             span = 8 + ((size + 7) & ~7)
             if span <= capacity:  # published whole
                 message, span = get_record(mm, ring.data, capacity, ring.position)
                 ring.position += span
                 ring.count += 1
-                if ring.position == ring.seen or \
-                        ring.position - ring.published >= self._publish_at:
+                if ring.position - ring.published >= self._publish_at:
                     self._publish(ring)
                 return message
             ring.partial = (bytearray(size), 8)

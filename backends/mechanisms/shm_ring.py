@@ -54,6 +54,12 @@ RING_HEADER = 2 * LINE
 TAIL, HEAD, RECEIVED = 0, LINE, LINE + 8
 RECORD = struct.Struct("<q")  # the record's length; END = -1
 END = -1
+#: A channel's rings take at most this much together (P x C rings grow fast): above it, each
+#: ring is smaller than ring_bytes, down to RING_BYTES_MIN.
+CHANNEL_BYTES_MAX = 1024**3
+RING_BYTES_MIN = 64 * 1024
+#: madvise(MADV_POPULATE_WRITE) (Linux 5.14): map a ring's pages before the clock starts.
+MADV_POPULATE_WRITE = 23
 #: send_many publishes a ring's tail at least once per this many records (and at its end).
 PUBLISH_EVERY = 32
 #: A sleep is bounded even though wake-ups are not lost (a second line of defence).
@@ -206,6 +212,9 @@ class ShmRingChannel(Channel):
                  spin_us=50):
         super().__init__(producers, consumers, maxsize, context)
         self.capacity, self.spin_seconds = _parse_options(ring_bytes, spin_us)
+        rings = producers * consumers
+        if rings * self.capacity > CHANNEL_BYTES_MAX:  # many pairs: smaller rings
+            self.capacity = max(RING_BYTES_MIN, CHANNEL_BYTES_MAX // rings // LINE * LINE)
         # Records a producer may have in one ring: maxsize shared out, at least one each.
         self.ring_limit = -(-maxsize // (producers * consumers)) if maxsize else None
         self.ring_span = RING_HEADER + self.capacity
@@ -291,6 +300,13 @@ class _End:
             base = self._map.base
             ring.tail_address, ring.head_address = base + ring.tail_at, base + ring.head_at
             ring.wake_address = base + ring.wake_at
+            # Page faults on first touch belong to setting up, not to the first messages.
+            start = ring.tail_at // mmap.PAGESIZE * mmap.PAGESIZE
+            try:
+                self._mm.madvise(MADV_POPULATE_WRITE, start,
+                                 ring.data + channel.capacity - start)
+            except (OSError, ValueError):
+                pass  # an older kernel: pages are mapped as they are first written
 
     def _wake(self, ring: _Ring) -> None:
         """After moving an index: ring the peer's doorbell if it sleeps (or is about to)."""

@@ -110,8 +110,9 @@ def put_record(mm: mmap.mmap, data: int, capacity: int, position: int, payload: 
         mm[start:start + size] = payload
     else:
         first = capacity - offset - 8
-        mm[start:start + first] = payload[:first]
-        mm[data:data + size - first] = payload[first:]
+        with memoryview(payload) as parts:  # no copy of either part on the way
+            mm[start:start + first] = parts[:first]
+            mm[data:data + size - first] = parts[first:]
 
 
 def get_record(mm: mmap.mmap, data: int, capacity: int, position: int) -> tuple[bytes, int]:
@@ -122,15 +123,21 @@ def get_record(mm: mmap.mmap, data: int, capacity: int, position: int) -> tuple[
     if offset + 8 + size <= capacity:
         message = mm[start:start + size]
     else:
-        first = capacity - offset - 8
-        message = mm[start:start + first] + mm[data:data + size - first]
+        message = joined(mm, start, capacity - offset - 8, data, size)
     return message, 8 + ((size + 7) & ~7)
+
+
+def joined(mm: mmap.mmap, start: int, first: int, data: int, size: int) -> bytes:
+    """A message across the ring's end, ``first`` bytes at ``start`` and the rest at
+    ``data``, copied once into one ``bytes``."""
+    with memoryview(mm) as ring:
+        return b"".join((ring[start:start + first], ring[data:data + size - first]))
 
 
 class _Ring:
     """One ring's offsets in the segment, and the state its one producer or consumer keeps."""
 
-    __slots__ = ("tail_at", "head_at", "received_at", "data", "producer", "consumer", "index",
+    __slots__ = ("tail_at", "head_at", "received_at", "data", "producer", "consumer",
                  "position", "published", "seen", "count", "count_seen", "partial", "wake_at",
                  "bell", "tail_address", "head_address", "wake_address")
 
@@ -532,11 +539,12 @@ class ShmRingReceiver(_End, Receiver):
                 size = RECORD.unpack_from(mm, start)[0]
                 span = 8 + ((size + 7) & ~7)
                 if size >= 0 and offset + span <= capacity:
+                    message = mm[start + 8:start + 8 + size]  # copied out before the head moves
                     ring.position = position + span
                     ring.count += 1
                     if ring.position - ring.published >= self._publish_at:
                         self._publish(ring)
-                    return mm[start + 8:start + 8 + size]
+                    return message
         deadline = None if timeout is None else time.perf_counter() + max(timeout, 0)
         while self._open:
             for ring in self._open:
@@ -587,8 +595,7 @@ class ShmRingReceiver(_End, Receiver):
                     if offset + span <= capacity:
                         message = mm[start:start + size]
                     else:
-                        first = capacity - offset - 8
-                        message = mm[start:start + first] + mm[data:data + size - first]
+                        message = joined(mm, start, capacity - offset - 8, data, size)
                     head += span
                     ring.position = head
                     ring.count += 1

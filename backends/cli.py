@@ -67,6 +67,11 @@ def _parser() -> argparse.ArgumentParser:
                      help="a backend option, for the selected backends that take KEY, or "
                      "for BACKEND alone (e.g. -o redis-list.url=redis://host:6379/0); "
                      "repeatable")
+    run.add_argument("--pin", default="none", metavar="spread|shared|none",
+                     help="where workers run: spread, each on its own CPU (producers first, "
+                     "round robin over the usable CPUs); shared, all on the first usable CPU; "
+                     "none, where the scheduler puts them (default); helpers and this process "
+                     "are never pinned")
     run.add_argument("--json", action="store_true", help="one JSON object per point")
 
     report_parser = commands.add_parser("report", help="write the HTML/Markdown/CSV report "
@@ -216,6 +221,7 @@ def _plan(args) -> tuple[list[dict], dict]:
     options = {"timeout": _positive(args.timeout, "--timeout")}
     if args.start_method:
         options["context"] = args.start_method
+    options["pin"] = _placement(args.pin)
     messages = None if args.messages is None else _positive(args.messages, "--messages", int)
     seconds = None if args.seconds is None else _positive(args.seconds, "--seconds")
     if messages is not None and messages > grid.MAX_MESSAGES:
@@ -227,6 +233,8 @@ def _plan(args) -> tuple[list[dict], dict]:
             raise UsageError("--latency measures a 1x1 ping-pong: -p does not apply")
         if seconds is not None:
             raise UsageError("--latency takes --messages (round trips), not --seconds")
+        if args.pin != "none":
+            raise UsageError("--pin applies to throughput points, not to --latency")
         return [{"backend": name, "size": size, "samples": messages,
                  "instance": instances[name]} for name in names for size in sizes], options
     procs = grid.parse_procs_list("1x1" if args.procs is None else args.procs)
@@ -260,6 +268,19 @@ def _maxsize(text: str | None):
     return _positive(text, "--maxsize", int)
 
 
+def _placement(pin: str) -> str:
+    """--pin checked, and "none" (said once) where workers cannot be pinned here."""
+    from backends.measure import processes
+    if pin not in processes.PLACEMENTS:
+        raise UsageError(f"--pin must be one of {', '.join(processes.PLACEMENTS)}, not {pin!r}")
+    reason = None if pin == "none" else processes.pinning_unavailable()
+    if reason:
+        print(f"{PROG}: cannot pin workers ({reason}): running with --pin none",
+              file=sys.stderr)
+        return "none"
+    return pin
+
+
 def _unsupported(capabilities, producers: int, consumers: int) -> str | None:
     if producers > 1 and "multi-producer" not in capabilities:
         return "supports one producer only"
@@ -271,6 +292,7 @@ def _unsupported(capabilities, producers: int, consumers: int) -> str | None:
 def _measure(point: dict, latency: bool, options: dict):
     harness = _harness()
     if latency:
+        options = {key: value for key, value in options.items() if key != "pin"}  # unpinned
         return harness.measure_latency(point["instance"], point["size"],
                                        samples=point["samples"], **options)
     return harness.measure_throughput(point["instance"], point["size"], point["producers"],
@@ -383,7 +405,7 @@ def _print_table(results, latency: bool, machine: dict) -> None:
     else:
         table = Table(title="throughput")
         columns = ("backend", "size", "PxC", "messages", "lost/dup/bad", "seconds", "msgs/s",
-                   "MB/s", "status")
+                   "MB/s", "CPU µs/msg", "status")
     for column in columns:
         table.add_column(column, justify="left" if column in ("backend", "status") else "right")
     for r in results:
@@ -398,13 +420,20 @@ def _print_table(results, latency: bool, machine: dict) -> None:
                           _number(r.messages),
                           "-" if r.lost is None else f"{r.lost}/{r.duplicated}/{r.corrupted}",
                           _figure(r, "seconds", 3), _figure(r, "msgs_per_s"),
-                          _figure(r, "mb_per_s", 1), status)
+                          _figure(r, "mb_per_s", 1), _number(r.cpu_us_per_msg, 2),
+                          status)
     console = _console()
     console.print(table)
     cores = machine["cpu_count"]
     note = f"{machine['cpu_model']}, {cores} cores, Python {machine['python']}"
     if not latency and any(r.producers + r.consumers > (cores or 1) for r in results):
         note += f" - points with more than {cores} processes oversubscribe the cores"
+    if not latency and results:
+        note += ("\nCPU µs/msg: CPU time of every worker and helper process over the point, "
+                 "per message delivered")
+        placements = sorted({r.placement for r in results})
+        if placements != ["none"]:
+            note += f"; workers pinned: {', '.join(placements)}"
     console.print(note, highlight=False)
 
 

@@ -8,6 +8,7 @@ the newest in the frame, unless the caller filtered the frame to the one it want
 from __future__ import annotations
 
 import matplotlib
+import matplotlib.lines
 import numpy as np
 import pandas as pd
 from matplotlib.colors import ListedColormap
@@ -62,6 +63,7 @@ def plot_throughput(frame: pd.DataFrame, y: str = "mb_per_s") -> Figure:
     if points.empty:
         return _empty(fig, axes[0], "no throughput results")
     backends = ordered_backends(points["backend"].unique())
+    memcpy = memcpy_line(points, y)
     for ax, count in zip(axes, procs, strict=False):
         panel = points[points["procs"] == count]
         for backend in backends:
@@ -69,6 +71,9 @@ def plot_throughput(frame: pd.DataFrame, y: str = "mb_per_s") -> Figure:
             if not line.empty:
                 ax.plot(line["size_bytes"].astype(float), line[y], marker="o", label=backend,
                         color=backend_color(backend, backends))
+        if memcpy is not None:
+            ax.plot(*memcpy, linestyle="--", color="black", linewidth=1,
+                    label=MEMCPY_LABEL)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_title(f"{count} (producers x consumers)")
@@ -82,6 +87,78 @@ def plot_throughput(frame: pd.DataFrame, y: str = "mb_per_s") -> Figure:
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper")
     fig.suptitle("Throughput against message size")
     return fig
+
+
+def frontier_points(frame: pd.DataFrame) -> pd.DataFrame:
+    """The newest set's throughput points that carry their CPU cost."""
+    points = throughput_points(frame)
+    return points[points["cpu_us_per_msg"].notna() & (points["cpu_us_per_msg"] > 0)]
+
+
+#: One marker per message size in the frontier plot, smallest first.
+_SIZE_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+
+
+def plot_frontier(frame: pd.DataFrame) -> Figure:
+    """The efficiency frontier: messages per second against CPU µs per message, log-log, a
+    panel per PxC; a colour per backend, a marker per size. The best sit top-left."""
+    points = frontier_points(frame)
+    procs = procs_order(points) or ["none"]
+    columns = min(len(procs), 2)
+    rows = (len(procs) + columns - 1) // columns
+    fig = Figure(figsize=(4.6 * columns + 1.6, 3.6 * rows), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False, sharex=True, sharey=True).ravel()
+    if points.empty:
+        return _empty(fig, axes[0], "no CPU cost results")
+    backends = ordered_backends(points["backend"].unique())
+    sizes = sorted(int(s) for s in points["size_bytes"].unique())
+    markers = {size: _SIZE_MARKERS[i % len(_SIZE_MARKERS)] for i, size in enumerate(sizes)}
+    for ax, count in zip(axes, procs, strict=False):
+        panel = points[points["procs"] == count]
+        for backend in backends:
+            line = panel[panel["backend"] == backend].sort_values("size_bytes")
+            color = backend_color(backend, backends)
+            if line.empty:
+                continue
+            ax.plot(line["cpu_us_per_msg"], line["msgs_per_s"], color=color, alpha=0.4,
+                    linewidth=1)
+            for point in line.itertuples():
+                ax.scatter(point.cpu_us_per_msg, point.msgs_per_s, color=color,
+                           marker=markers[int(point.size_bytes)], s=28, zorder=3)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(f"{count} (producers x consumers)")
+        ax.set_xlabel("CPU µs per message (all processes)")
+        ax.grid(True, which="major", alpha=0.3)
+    for ax in axes[len(procs):]:
+        ax.set_visible(False)
+    for ax in axes[::columns]:
+        ax.set_ylabel("messages/s")
+    handles = [Patch(color=backend_color(b, backends), label=b) for b in backends]
+    handles += [matplotlib.lines.Line2D([], [], color="grey", marker=markers[s], linestyle="",
+                                        label=format_size(s)) for s in sizes]
+    fig.legend(handles=handles, loc="outside right upper", fontsize="small")
+    fig.suptitle("Throughput against CPU cost per message (best: top left)")
+    return fig
+
+
+MEMCPY_LABEL = "memory copy, one process"
+
+
+def memcpy_line(points: pd.DataFrame, y: str = "mb_per_s") -> tuple[list, list] | None:
+    """The machine's ceiling over the measured sizes, (x, y): one process copying 1 MiB in
+    its cache (``measured_memcpy_mb_per_s``, recorded with the run), in MB/s, or in messages
+    per second of each size. None when the run did not record it."""
+    if "measured_memcpy_mb_per_s" not in points:
+        return None
+    figures = points["measured_memcpy_mb_per_s"].dropna()
+    if figures.empty or points.empty:
+        return None
+    mb_per_s = float(figures.iloc[0])
+    sizes = sorted(float(size) for size in points["size_bytes"].unique())
+    if y == "mb_per_s":
+        return sizes, [mb_per_s] * len(sizes)
+    return sizes, [mb_per_s * 1e6 / size for size in sizes]
 
 
 def plot_latency(frame: pd.DataFrame) -> Figure:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import statistics
 
 #: The figures summarized over rounds; the others (counts, configuration) are per round.
-THROUGHPUT_FIGURES = ("seconds", "msgs_per_s", "mb_per_s")
+THROUGHPUT_FIGURES = ("seconds", "msgs_per_s", "mb_per_s", "cpu_seconds", "cpu_us_per_msg",
+                      "cpu_cores")
 LATENCY_FIGURES = ("rtt_p50_us", "rtt_p90_us", "rtt_p99_us", "rtt_p999_us", "rtt_max_us")
 COUNTS = ("lost", "duplicated", "corrupted")
 

@@ -1,7 +1,11 @@
 """The worker roles of a point: producers, consumers, and the two ends of a ping-pong.
 
 Producers stamp when they start and consumers stamp each delivery, so the clock stops when the
-last message reaches a consumer.
+last message reaches a consumer. Each also reads its CPU time (``time.process_time()``: user +
+system, every thread of the process, a Queue's feeder and libzmq's I/O thread included) from
+"go" until its part is done: a consumer's end of stream, before any checking after the clock;
+a producer's last send and close, and what its mechanism's background threads still do for it
+afterwards (it reads its clock once every consumer has reached the end of the stream).
 
 Where message bytes come from, one rule for every backend, size and count: a producer builds
 each message just before sending it (header + its fixed body, one fresh ``bytes``) and lets
@@ -17,7 +21,7 @@ import time
 from array import array
 
 from backends.measure.check import HEADER, KEEP_MAX_BYTES, Check, body
-from backends.measure.point import PointFailed, ready
+from backends.measure.point import PointFailed, ready, wait_finished
 
 #: Producers running for --seconds look at the clock once per this many messages.
 CLOCK_EVERY = 64
@@ -25,12 +29,13 @@ CLOCK_EVERY = 64
 KEEP_TOTAL_BYTES = 256 * 1024**2
 
 
-def produce(report, go, channel, index, size_bytes, count, seconds):
+def produce(report, go, channel, index, size_bytes, count, seconds, finished=None):
     sender = channel.sender(index)
     send_many, pack, template = sender.send_many, HEADER.pack, body(index, size_bytes)
     clock = time.perf_counter
     if not ready(report, go):
         return None
+    cpu = time.process_time()
     start = clock()
     if count is not None:
         send_many(pack(index, seq) + template for seq in range(count))
@@ -41,7 +46,10 @@ def produce(report, go, channel, index, size_bytes, count, seconds):
             send_many(pack(index, seq) + template for seq in range(sent, sent + CLOCK_EVERY))
             sent += CLOCK_EVERY
     sender.close()
-    return {"sent": sent, "start": start}
+    if finished is not None:
+        wait_finished(finished)
+    cpu = time.process_time() - cpu
+    return {"sent": sent, "start": start, "cpu_seconds": cpu}
 
 
 def consume(report, go, channel, index, size_bytes, producers, expected):
@@ -55,16 +63,21 @@ def consume(report, go, channel, index, size_bytes, producers, expected):
     last = None
     if not ready(report, go):
         return None
+    cpu = time.process_time()
     if receiver.joinable:
         # A joinable backend's consumer acknowledges every message (task_done: XACK, or
         # JoinableQueue's count), as its users do, and the clock includes it.
-        last = _consume_acknowledged(receiver, check, keep, clock)
+        last, kept = _consume_acknowledged(receiver, check, keep, clock)
+        cpu = time.process_time() - cpu
+        for message in kept:
+            check(message)
     elif keep:
         kept = []
         append = kept.append
         for message in receiver:
             last = clock()
             append(message)
+        cpu = time.process_time() - cpu
         for message in kept:
             check(message)
     else:
@@ -74,8 +87,9 @@ def consume(report, go, channel, index, size_bytes, producers, expected):
             # Not held while the next one arrives, as a hand-written loop does not hold it
             # (the pipe's miss at 1 MiB: README, "Fidelity").
             del message
+        cpu = time.process_time() - cpu
     receiver.close()
-    return {**check.totals(), "last": last}
+    return {**check.totals(), "last": last, "cpu_seconds": cpu}
 
 
 def _consume_acknowledged(receiver, check, keep: bool, clock):
@@ -88,9 +102,7 @@ def _consume_acknowledged(receiver, check, keep: bool, clock):
         else:
             check(message)
         del message  # not held while the next one arrives (see consume)
-    for message in kept:
-        check(message)
-    return last
+    return last, kept
 
 
 def ping(report, go, ping, pong, size_bytes, samples, warmup):

@@ -26,6 +26,11 @@ class ThroughputResult:
     error: str | None = None
     start_method: str = ""
     cpu_count: int | None = field(default_factory=os.cpu_count)
+    # Work per message (backends.measure.work): µs of CPU per message on work_side, and the
+    # CPU that work was calibrated to take in all (None until counted).
+    work_us: float = 0
+    work_side: str = "consumer"
+    work_cpu_seconds: float | None = None
 
     def to_json(self) -> dict:
         return {"kind": "throughput", **asdict(self)}

@@ -12,6 +12,7 @@ from array import array
 
 from backends.measure.check import HEADER, KEEP_MAX_BYTES, Check, body
 from backends.measure.point import PointFailed, ready
+from backends.measure.work import Work
 
 #: Producers running for --seconds look at the clock once per this many messages.
 CLOCK_EVERY = 64
@@ -24,8 +25,11 @@ PREBUILD_BYTES = 256 * 1024**2
 BUILD_AS_SENT_MIN_BYTES = 4096
 
 
-def produce(report, go, channel, index, size_bytes, count, seconds):
+def produce(report, go, channel, index, size_bytes, count, seconds, work_bytes=0):
     sender = channel.sender(index)
+    # With work per message, each message is sent after its work (see backends.measure.work);
+    # without, the loops stay as they are: no cost for work not asked for.
+    work = Work(work_bytes).before if work_bytes else None
     send_many, pack, template = sender.send_many, HEADER.pack, body(index, size_bytes)
     clock = time.perf_counter
     prebuilt = None
@@ -35,15 +39,17 @@ def produce(report, go, channel, index, size_bytes, count, seconds):
         return None
     start = clock()
     if prebuilt is not None:
-        send_many(prebuilt)
+        send_many(prebuilt if work is None else work(prebuilt))
         sent = count
     elif count is not None:
-        send_many(pack(index, seq) + template for seq in range(count))
+        messages = (pack(index, seq) + template for seq in range(count))
+        send_many(messages if work is None else work(messages))
         sent = count
     else:
         sent, stop = 0, start + seconds
         while clock() < stop:
-            send_many(pack(index, seq) + template for seq in range(sent, sent + CLOCK_EVERY))
+            messages = (pack(index, seq) + template for seq in range(sent, sent + CLOCK_EVERY))
+            send_many(messages if work is None else work(messages))
             sent += CLOCK_EVERY
     sender.close()
     return {"sent": sent, "start": start}
@@ -65,7 +71,7 @@ def prebuild(sender, size_bytes: int, count: int | None) -> bool:
     return size_bytes <= BUILD_AS_SENT_MIN_BYTES or sender.sends_in_background
 
 
-def consume(report, go, channel, index, size_bytes, producers, expected):
+def consume(report, go, channel, index, size_bytes, producers, expected, work_bytes=0):
     receiver = channel.receiver(index)
     clock = time.perf_counter
     check = Check(size_bytes, producers, expected)
@@ -74,20 +80,27 @@ def consume(report, go, channel, index, size_bytes, producers, expected):
     # check is small next to the copy, and keeping them would add page faults to the timing.
     keep = size_bytes <= KEEP_MAX_BYTES and expected * producers * size_bytes <= PREBUILD_BYTES
     last = None
+    kept = []
+    append = kept.append
+    work = Work(work_bytes) if work_bytes else None
     if not ready(report, go):
         return None
-    if keep:
-        kept = []
-        append = kept.append
+    if work is not None:  # each message's work after receiving it, before taking the next
+        keep_or_check = append if keep else check
+        for message in receiver:
+            last = clock()
+            keep_or_check(message)
+            work()
+    elif keep:
         for message in receiver:
             last = clock()
             append(message)
-        for message in kept:
-            check(message)
     else:
         for message in receiver:
             last = clock()
             check(message)
+    for message in kept:
+        check(message)
     receiver.close()
     return {**check.totals(), "last": last}
 

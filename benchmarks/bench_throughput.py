@@ -2,6 +2,8 @@
 
 The batch is ``backends.grid.batch_messages(size_bytes)`` messages in all (about 64 MiB,
 between 64 and 10,000 messages); the report divides by the time to get messages per second.
+``work_us`` is the CPU work each consumer does per message (``ipc-bench run --work-us``). It
+joined the parameters in suite version 2; the report reads sets without it as work_us 0.
 """
 
 from backends import grid
@@ -13,6 +15,7 @@ from .common import (
     POINT_TIMEOUT,
     PROCS,
     SIZES,
+    WORK_US,
     parse_procs,
     skip_unless_runnable,
 )
@@ -34,8 +37,8 @@ class _HarnessClock:
 
 
 class Throughput:
-    params = [BACKENDS, SIZES, PROCS]
-    param_names = ["backend", "size_bytes", "procs"]
+    params = [BACKENDS, SIZES, PROCS, WORK_US]
+    param_names = ["backend", "size_bytes", "procs", "work_us"]
     number = 1
     rounds = 1
     repeat = (5, 10, 8.0)  # at least 5 samples: asv needs them for a useful 99% interval
@@ -44,18 +47,18 @@ class Throughput:
     clock = _HarnessClock()
     timer = clock
 
-    def setup(self, backend, size_bytes, procs):
+    def setup(self, backend, size_bytes, procs, work_us):
         producers, consumers = parse_procs(procs)
         skip_unless_runnable(backend, producers, consumers)
         self.run = ThroughputRun(backend, size_bytes, producers, consumers,
                                  messages=grid.batch_messages(size_bytes),
-                                 timeout=POINT_TIMEOUT).start()
+                                 timeout=POINT_TIMEOUT, work_us=work_us).start()
 
-    def time_batch(self, backend, size_bytes, procs):
+    def time_batch(self, backend, size_bytes, procs, work_us):
         result = self.run.go()
         if not result.ok:  # a lost, duplicated or corrupted message fails the point
             raise AssertionError(f"{backend} {size_bytes} B {procs}: {result.error}")
         self.clock.seconds += result.seconds
 
-    def teardown(self, backend, size_bytes, procs):
+    def teardown(self, backend, size_bytes, procs, work_us):
         self.run.close()

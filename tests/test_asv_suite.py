@@ -20,10 +20,12 @@ def test_benchmark_modules_import_and_cover_every_backend():
     from benchmarks import bench_fidelity, bench_latency, bench_throughput
     assert bench_throughput.Throughput.params[0] == backends.names()
     assert bench_latency.Latency.params[0] == backends.names()
-    assert bench_throughput.Throughput.param_names == ["backend", "size_bytes", "procs"]
+    assert bench_throughput.Throughput.param_names == ["backend", "size_bytes", "procs",
+                                                       "work_us"]
     sizes = bench_throughput.Throughput.params[1]
     assert {64, 1024, 64 * 1024, 1024 * 1024} <= set(sizes)
-    assert {"1x1", "1x4", "4x1", "4x4"} <= set(bench_throughput.Throughput.params[2])
+    assert {"1x1", "1x4", "4x1", "2x2", "4x4"} <= set(bench_throughput.Throughput.params[2])
+    assert {0, 20} <= set(bench_throughput.Throughput.params[3])
     assert bench_latency.Latency.unit == "us"
     assert set(bench_fidelity.Fidelity.params[0]) == {"pipe", "queue"}
 
@@ -33,7 +35,7 @@ def test_unavailable_backend_is_skipped_not_failed():
     backends.register("asv-test-missing", "no_such_module_anywhere:Backend")
     try:
         with pytest.raises(NotImplementedError):
-            Throughput().setup("asv-test-missing", 64, "1x1")
+            Throughput().setup("asv-test-missing", 64, "1x1", 0)
     finally:
         backends.registry._registered.pop("asv-test-missing")
 
@@ -66,7 +68,7 @@ def _commit() -> str:
 def test_quick_asv_run_saves_a_value_for_every_backend(tmp_path, asv_config):
     run = _asv(tmp_path, "run", "--config", str(asv_config), "--python=same", "--quick",
                "--set-commit-hash", _commit(),
-               "-b", r"Throughput.time_batch\('[^']+', 64, '1x1'\)",
+               "-b", r"Throughput.time_batch\('[^']+', 64, '1x1', 0\)",
                "-b", r"Latency.track_rtt_p(50|99)_us\('[^']+', 64\)")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     files = [f for f in (tmp_path / "results").glob("*/*.json") if f.name != "machine.json"]
@@ -78,7 +80,7 @@ def test_quick_asv_run_saves_a_value_for_every_backend(tmp_path, asv_config):
     params = throughput[1]
     values = dict(zip((tuple(p) for p in _product(params)), throughput[0], strict=True))
     for name in available:
-        seconds = values[(repr(name), "64", "'1x1'")]
+        seconds = values[(repr(name), "64", "'1x1'", "0")]
         assert isinstance(seconds, float) and 0 < seconds < 60, (name, seconds)
         # the timer is the harness's clock: a batch at 64 B is at most a few seconds' work
         assert grid.batch_messages(64) / seconds > 100

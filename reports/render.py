@@ -285,7 +285,7 @@ def _work(worked: pd.DataFrame, throughput: pd.DataFrame) -> Section | None:
         "Each consumer does this many µs of CPU work per message (zlib.crc32, calibrated) "
         "after receiving it and before taking the next, as an application would: the ratio "
         "to the same point without work shows how well a mechanism overlaps moving messages "
-        "with the consumers' work (1.0 would be a free transfer, and work 20 µs per message "
+        "with the consumers' work (1.0: the work is hidden entirely; 20 µs of work per message "
         "bounds a consumer to 50k msgs/s). ipc-bench run --work-us N measures any level."]
     for work_us in sorted(worked["work_us"].unique()):
         level = worked[worked["work_us"] == work_us]

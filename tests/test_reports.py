@@ -775,3 +775,45 @@ def test_recommend_interpolates_work_linearly_in_time_per_message(frame, ok):
     assert not choice.exact and any("linearly in time per message" in n for n in choice.notes)
     for row in choice.ranking.itertuples():  # halfway between 1/r and 4/r seconds a message
         assert row.msgs_per_s == pytest.approx(alone[row.backend] / 2.5, rel=1e-6)
+
+
+def with_work_levels(root: Path) -> None:
+    """Turn the stored (suite version 1) results into version 2's: work_us 0 as measured, and
+    20 µs taking twice the time."""
+    benchmarks_file = root / "benchmarks.json"
+    benchmarks = json.loads(benchmarks_file.read_text())
+    benchmarks[THROUGHPUT]["param_names"].append("work_us")
+    benchmarks[THROUGHPUT]["params"].append(["0", "20"])
+    benchmarks_file.write_text(json.dumps(benchmarks))
+    source = result_file(root)
+    data = json.loads(source.read_text())
+    row = data["results"][THROUGHPUT]
+    count = len(row[0])
+    for column, values in enumerate(row):
+        if isinstance(values, list) and len(values) == count and column != 1:
+            row[column] = [v * factor if isinstance(v, float) else v
+                           for v in values for factor in (1, 2)]
+    row[1].append(["0", "20"])
+    source.write_text(json.dumps(data))
+
+
+def test_sets_with_and_without_work_per_message_are_both_read(tmp_path, frame, ok):
+    root = copy_results(tmp_path)
+    with_work_levels(root)
+    worked = reports.load_results(root)
+    points = worked[worked["metric"] == "batch_seconds"]
+    assert sorted(points["work_us"].unique()) == [0, 20]
+    assert frame.loc[frame["metric"] == "batch_seconds", "work_us"].eq(0).all()  # version 1
+    alone = points[(points["work_us"] == 0) & (points["status"] == "ok")]
+    assert sorted(alone["msgs_per_s"]) == pytest.approx(sorted(ok["msgs_per_s"]))
+    point = ok.iloc[0]
+    size, p, c = int(point["size_bytes"]), int(point["producers"]), int(point["consumers"])
+    choice = reports.recommend(worked, size, p, c, work_us=20)
+    assert choice.exact and choice.as_dict()["work_us"] == 20
+    at = ok[(ok["size_bytes"] == size) & (ok["procs"] == point["procs"])]
+    assert choice.ranking.set_index("backend")["msgs_per_s"].to_dict() == pytest.approx(
+        (at.set_index("backend")["msgs_per_s"] / 2).to_dict())
+    files = reports.write_report(worked, tmp_path / "report")
+    text = files.markdown.read_text()
+    assert "## Work per message" in text and "(0.50x)" in text
+    assert text.count("## Throughput") == 1

@@ -27,16 +27,17 @@ import zlib
 import backends
 from backends.grid import batch_messages, format_size, parse_procs, parse_size
 
-INPUT_MAX_BYTES = 64 * 1024**2  # the made-up input: producers re-read it if they need more
+INPUT_MAX_BYTES = 16 * 1024**2  # the made-up input: producers re-read it if they need more
 
 
 def make_input(size_bytes: int, count: int) -> str:
-    """A temporary input file of random bytes (producers wrap around it)."""
+    """A temporary input file (producers wrap around it): one random MiB, repeated."""
     total = max(size_bytes, min(size_bytes * count, INPUT_MAX_BYTES))
+    block = os.urandom(1024**2)
     handle, path = tempfile.mkstemp(prefix="ipc-bench-pipeline-")
     with os.fdopen(handle, "wb") as file:
-        for _ in range(0, total, 1024**2):
-            file.write(os.urandom(min(1024**2, total)))
+        for _ in range(0, total, len(block)):
+            file.write(block)
         file.truncate(total)
     return path
 

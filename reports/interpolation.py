@@ -40,10 +40,10 @@ def estimate(points: pd.DataFrame, size_bytes: int, producers: int, consumers: i
              work_us: float = 0) -> Estimate:
     """msgs/s of every backend in ``points`` (ok throughput rows) at the asked workload."""
     sizes = _weights_1d(sorted(int(s) for s in points["size_bytes"].unique()), size_bytes,
-                        "message size", format_size, log=True)
+                        "message size", format_size, "-s", log=True)
     procs = _weights_procs(points, producers, consumers)
     works = _weights_1d(sorted(float(w) for w in points["work_us"].unique()), work_us,
-                        "work per message", lambda w: f"{w:g} µs", log=False)
+                        "work per message", lambda w: f"{w:g} µs", "--work-us", log=False)
     corners = [(s, p, w, ws * wp, ww) for (s, ws), (p, wp), (w, ww)
                in itertools.product(sizes, procs, works)]
     index = points.set_index(["backend", "size_bytes", "producers", "consumers", "work_us"])
@@ -84,7 +84,7 @@ def estimate(points: pd.DataFrame, size_bytes: int, producers: int, consumers: i
     return Estimate(table, exact, notes, basis)
 
 
-def _weights_1d(measured: list, value, what: str, show, log: bool) -> list[tuple]:
+def _weights_1d(measured: list, value, what: str, show, flag: str, log: bool) -> list[tuple]:
     """The measured values bracketing ``value`` with their weights (one if it was measured)."""
     if value in measured:
         return [(value, 1.0)]
@@ -92,7 +92,8 @@ def _weights_1d(measured: list, value, what: str, show, log: bool) -> list[tuple
         span = (f"{show(measured[0])} to {show(measured[-1])}" if len(measured) > 1
                 else show(measured[0]) if measured else "nothing")
         raise ReportError(f"not extrapolating: {what} {show(value)} is outside what was "
-                          f"measured ({span}); measure it with ipc-bench run")
+                          f"measured ({span}); measure it with ipc-bench run {flag} "
+                          f"{show(value).replace(' µs', '')}")
     high = next(m for m in measured if m > value)
     low = max(m for m in measured if m < value)
     scale = math.log if log else float

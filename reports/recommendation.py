@@ -58,9 +58,8 @@ class Recommendation:
     def text(self) -> str:
         """The ranking as a plain-text table, with the notes and the reason."""
         asked = f"{format_size(self.size_bytes)} messages, {self.producers}x{self.consumers}"
-        if self.work_us:
-            asked += f", {self.work_us:g} µs of work per message"
-        lines = [f"Workload: {asked} (producers x consumers); results: {self.result_set}"]
+        work = f", {self.work_us:g} µs of work per message" if self.work_us else ""
+        lines = [f"Workload: {asked} (producers x consumers){work}; results: {self.result_set}"]
         lines += [f"Note: {note}" for note in self.notes]
         header = f"{'rank':>4}  {'backend':<16} {'msgs/s':>9} {'MB/s':>9} {'p50 µs':>9} " \
                  f"{'p99 µs':>9}"

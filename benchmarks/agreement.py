@@ -7,13 +7,16 @@ For each workload it runs examples/pipeline.py over every available backend that
 many producers and consumers (``--rounds`` times each, the order of the backends rotated from
 round to round, the median kept), asks ``recommend`` for the same workload from the suite's
 results, and reports both rankings, their Spearman rank correlation, and whether the winner is
-the same. Goal: the same winner and a correlation of at least 0.9 at each workload. asv finds
+the same. Goal: the same winner and a correlation of at least 0.9 at each workload. It also
+prints how well the application's rounds agree with each other (median Spearman of every pair):
+on a busy machine that ceiling, not the recommendation, can be what stays below 0.9. asv finds
 nothing to time here (no ``time_``/``track_`` names), and the imports wait for ``main()``.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import subprocess
@@ -76,12 +79,18 @@ def compare(frame, capabilities, names, size_bytes, producers, consumers, work_u
     suite = dict(zip(choice.ranking["backend"], choice.ranking["msgs_per_s"], strict=True))
     common = [name for name in names if name in suite]
     rho = spearman([application[n] for n in common], [suite[n] for n in common])
+    # The application against itself: how well one round's ranking predicts another's. No
+    # recommendation can agree with the application much better than this on the same machine.
+    self_rhos = [spearman([speeds[n][i] for n in common], [speeds[n][j] for n in common])
+                 for i, j in itertools.combinations(range(rounds), 2)]
     app_best = max(common, key=application.get)
     suite_best = max(common, key=suite.get)
     return {"size": size_bytes, "procs": procs, "work_us": work_us, "rounds": rounds,
             "backends": common, "spearman": rho, "same_winner": app_best == suite_best,
             "application_best": app_best, "recommend_best": suite_best,
             "ok": app_best == suite_best and rho >= SPEARMAN_GOAL,
+            "application_self_spearman": statistics.median(self_rhos) if self_rhos else None,
+            "application_spread": statistics.median(max(v) / min(v) for v in speeds.values()),
             "application_msgs_per_s": {n: application[n] for n in common},
             "application_rounds": {n: speeds[n] for n in common},
             "recommend_msgs_per_s": {n: suite[n] for n in common},
@@ -105,6 +114,10 @@ def show(row: dict) -> None:
         print(f"  recommend: {note}")
     print(f"  Spearman {row['spearman']:.3f}; winner: application {row['application_best']}, "
           f"recommend {row['recommend_best']} -> {'ok' if row['ok'] else 'MISSED'}")
+    if row["application_self_spearman"] is not None:
+        print(f"  noise: the application's rounds against each other, median Spearman "
+              f"{row['application_self_spearman']:.2f}; a backend's fastest round / its "
+              f"slowest, median {row['application_spread']:.1f}x")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run the asv suite on this machine, save the results under .asv/results, write the report.
 #
-#   bash run-suite.sh           the full default grid (about 5 minutes on 2 cores)
+#   bash run-suite.sh           the full default grid (about 12 minutes on 2 cores)
 #   bash run-suite.sh --quick   a first look: 64 B and 64 KiB, 1x1 and 4x4, no work, one sample each
 #
 # Everything else on the command line goes to `asv run` (e.g. -b Latency).

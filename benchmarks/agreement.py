@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -56,7 +57,11 @@ def run_example(backend: str, size: str, procs: str, work_us: float, timeout: fl
     """The example application's chunks per second, in a process of its own as a user runs it."""
     command = [sys.executable, str(EXAMPLE), backend, "--size", size, "--procs", procs,
                "--work-us", f"{work_us:g}", "--json"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    # The example imports the same backends package as this script, not another installed one.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+                          env=env)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command[1:])} failed: {done.stderr.strip()[-500:]}")
     return json.loads(done.stdout)["msgs_per_s"]

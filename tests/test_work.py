@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -82,8 +83,10 @@ def test_the_work_is_sized_by_a_calibration_of_crc32():
 
 
 def example(*argv: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}  # this checkout's backends
     return subprocess.run([sys.executable, str(ROOT / "examples" / "pipeline.py"), *argv],
-                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
 
 
 @pytest.mark.timeout(180)

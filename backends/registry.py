@@ -22,6 +22,8 @@ BUILTIN: dict[str, str] = {
     "manager-queue": "backends.mechanisms.manager_queue:ManagerQueueBackend",
     "zmq-ipc": "backends.mechanisms.zeromq:ZmqIpcBackend",
     "zmq-tcp": "backends.mechanisms.zeromq:ZmqTcpBackend",
+    "redis-list": "backends.mechanisms.redis:RedisListBackend",
+    "redis-stream": "backends.mechanisms.redis:RedisStreamBackend",
 }
 
 _registered: dict[str, str | type[Backend]] = dict(BUILTIN)

@@ -4,6 +4,10 @@ The batch is ``backends.grid.batch_messages(size_bytes)`` messages in all (about
 between 64 and 10,000 messages); the report divides by the time to get messages per second.
 ``work_us`` is the CPU work each consumer does per message (``ipc-bench run --work-us``). It
 joined the parameters in suite version 2; the report reads sets without it as work_us 0.
+
+The CPU cost of each point comes from the same timed runs: each run leaves its CPU µs per
+message for ``ThroughputCost.track_cpu_us_per_msg``, which asv runs right after (benchmarks
+run in name order) and which reports their median.
 """
 
 from backends import grid
@@ -17,6 +21,8 @@ from .common import (
     SIZES,
     WORK_US,
     parse_procs,
+    record,
+    recorded_median,
     skip_unless_runnable,
 )
 
@@ -61,4 +67,26 @@ class Throughput:
         self.clock.seconds += result.seconds
 
     def teardown(self, backend, size_bytes, procs, work_us):
+        # teardown is not part of the benchmark's version: recording here keeps time_batch's.
         self.run.close()
+        result = self.run.result
+        if result.ok and result.cpu_us_per_msg is not None:
+            record("cpu_us_per_msg", (backend, size_bytes, procs, work_us),
+                   result.cpu_us_per_msg)
+
+
+class ThroughputCost:
+    """CPU µs per message (every worker and helper process) of the Throughput runs just
+    timed, the median of their samples; no measurement of its own."""
+
+    params = Throughput.params
+    param_names = Throughput.param_names
+    rounds = 1  # the same round as Throughput's, so that it runs after it
+    timeout = ASV_TIMEOUT
+    unit = "us"
+
+    def setup(self, backend, size_bytes, procs, work_us):
+        skip_unless_runnable(backend, *parse_procs(procs))
+
+    def track_cpu_us_per_msg(self, backend, size_bytes, procs, work_us):
+        return recorded_median("cpu_us_per_msg", (backend, size_bytes, procs, work_us))

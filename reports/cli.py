@@ -87,8 +87,9 @@ def configure_recommend(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--work-us", default="0", metavar="N",
                         help="µs of CPU work per message on each consumer, as measured with "
                              "ipc-bench run --work-us (default 0)")
-    parser.add_argument("--by", choices=["throughput", "latency"], default="throughput",
-                        help="rank by messages per second (default) or by p50 round trip")
+    parser.add_argument("--by", choices=["throughput", "latency", "cpu"], default="throughput",
+                        help="rank by messages per second (default), by p50 round trip, or by "
+                             "CPU µs per message (every process, helpers included)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     _results_options(parser)
     parser.add_argument("--current", metavar="SET",

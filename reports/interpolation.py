@@ -28,9 +28,11 @@ _EPSILON = 1e-9
 
 @dataclass
 class Estimate:
-    """Per backend msgs/s (and the batch's interval where the point itself was measured)."""
+    """Per backend msgs/s and CPU µs per message (interpolated as msgs/s is), and the batch's
+    interval where the point itself was measured."""
 
-    table: pd.DataFrame  # backend, msgs_per_s, mb_per_s, ci_99_a, ci_99_b, batch_messages
+    #: backend, msgs_per_s, cpu_us_per_msg, mb_per_s, ci_99_a, ci_99_b, batch_messages
+    table: pd.DataFrame
     exact: bool
     notes: list[str]
     basis: list[str]  # the measured points used, e.g. "64B 1x1 0µs"
@@ -48,21 +50,27 @@ def estimate(points: pd.DataFrame, size_bytes: int, producers: int, consumers: i
                in itertools.product(sizes, procs, works)]
     index = points.set_index(["backend", "size_bytes", "producers", "consumers", "work_us"])
     rows, missing = [], []
+    has_cpu = "cpu_us_per_msg" in points
     for backend in sorted(points["backend"].unique()):
-        seconds_per_message = 0.0
+        seconds_per_message = cpu_us = 0.0
         log_speed = dict.fromkeys([w for w, _ in works], 0.0)
+        log_cpu = dict.fromkeys([w for w, _ in works], 0.0)
         try:
             for s, (p, c), w, weight, _ in corners:
-                log_speed[w] += weight * math.log(float(index.loc[(backend, s, p, c, w),
-                                                                  "msgs_per_s"]))
+                row = index.loc[(backend, s, p, c, w)]
+                log_speed[w] += weight * math.log(float(row["msgs_per_s"]))
+                cost = float(row["cpu_us_per_msg"]) if has_cpu else math.nan
+                log_cpu[w] += weight * (math.log(cost) if cost > 0 else math.nan)
         except KeyError:
             missing.append(backend)
             continue
-        for w, weight in works:
+        for w, weight in works:  # both are per message: linear in work
             seconds_per_message += weight / math.exp(log_speed[w])
-        rows.append({"backend": backend, "msgs_per_s": 1 / seconds_per_message})
+            cpu_us += weight * math.exp(log_cpu[w])
+        rows.append({"backend": backend, "msgs_per_s": 1 / seconds_per_message,
+                     "cpu_us_per_msg": cpu_us})
     exact = len(corners) == 1
-    table = pd.DataFrame(rows, columns=["backend", "msgs_per_s"])
+    table = pd.DataFrame(rows, columns=["backend", "msgs_per_s", "cpu_us_per_msg"])
     table["mb_per_s"] = table["msgs_per_s"] * size_bytes / 1e6
     if exact:  # the point itself: its interval and batch still mean something
         s, (p, c), w = sizes[0][0], procs[0][0], works[0][0]

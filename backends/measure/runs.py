@@ -10,7 +10,13 @@ from backends.errors import UsageError
 from backends.measure import work, workers
 from backends.measure.check import MIN_SIZE_BYTES
 from backends.measure.point import DEFAULT_TIMEOUT_SECONDS, Point, PointFailed
-from backends.measure.results import LatencyResult, ThroughputResult, percentile, tally
+from backends.measure.results import (
+    LatencyResult,
+    ThroughputResult,
+    account_cpu,
+    percentile,
+    tally,
+)
 
 #: Round trips before the measured ones, as a fraction of the samples (at least WARMUP_MIN).
 WARMUP_FRACTION = 0.1
@@ -59,7 +65,8 @@ class ThroughputRun:
     def __init__(self, backend, size_bytes: int, producers: int = 1, consumers: int = 1, *,
                  messages: int | None = None, seconds: float | None = None,
                  timeout: float = DEFAULT_TIMEOUT_SECONDS, context=None,
-                 maxsize: int | None = None, work_us: float = 0, work_side: str = "consumer"):
+                 maxsize: int | None = None, pin: str | None = None, work_us: float = 0,
+                 work_side: str = "consumer"):
         _check_size(size_bytes)
         _check_work(work_us, work_side)
         if not isinstance(timeout, int | float) or not timeout > 0:
@@ -68,11 +75,12 @@ class ThroughputRun:
         grid.check_count("consumers", consumers)
         _check_amount(messages, seconds, producers)
         # The timeout bounds what a point takes beyond the time it was asked to run.
-        self.point = Point(backend, timeout + (seconds or 0), context)
+        self.point = Point(backend, timeout + (seconds or 0), context, pin)
         self.size_bytes, self.producers, self.consumers = size_bytes, producers, consumers
         self.messages, self.seconds, self.maxsize = messages, seconds, maxsize
         self.result = ThroughputResult(self.point.backend.name, size_bytes, producers, consumers,
                                        start_method=self.point.context.get_start_method(),
+                                       placement=self.point.placement,
                                        work_us=work_us, work_side=work_side)
         # Sized here, once, so that every worker of the point does the same work.
         self.work_bytes = work.work_bytes(work_us)
@@ -88,8 +96,9 @@ class ThroughputRun:
         for index in range(self.producers):
             self.point.spawn(f"producer-{index}", workers.produce, channel, index, self.size_bytes,
                              shares[index] if shares else None, self.seconds,
-                             self.work_bytes if producers_work else 0)
+                             self.point.finished_event, self.work_bytes if producers_work else 0)
         expected = max(shares) if shares else 0
+        self.point.finish_after = {f"consumer-{index}" for index in range(self.consumers)}
         for index in range(self.consumers):
             self.point.spawn(f"consumer-{index}", workers.consume, channel, index, self.size_bytes,
                              self.producers, expected, self.work_bytes if consumers_work else 0)
@@ -102,7 +111,7 @@ class ThroughputRun:
         producers_work, consumers_work = work.sides(result.work_side)
         worked = producers_work * result.messages + consumers_work * result.delivered
         result.work_cpu_seconds = worked * result.work_us / 1e6
-        return result
+        return account_cpu(result, reports, self.point.helper_cpu_seconds)
 
     def close(self) -> None:
         self.point.close()
@@ -116,13 +125,13 @@ class LatencyRun:
     """One latency point: a ping-pong between two processes over two 1x1 channels."""
 
     def __init__(self, backend, size_bytes: int, *, samples: int | None = None,
-                 timeout: float = DEFAULT_TIMEOUT_SECONDS, context=None):
+                 timeout: float = DEFAULT_TIMEOUT_SECONDS, context=None, pin: str | None = None):
         _check_size(size_bytes)
         samples = latency_samples(size_bytes) if samples is None else samples
         if type(samples) is not int or not 1 <= samples <= grid.MAX_MESSAGES:
             raise UsageError(f"samples must be an int from 1 to {grid.MAX_MESSAGES:,}, "
                              f"not {samples!r}")
-        self.point = Point(backend, timeout, context)
+        self.point = Point(backend, timeout, context, pin)
         self.size_bytes, self.samples = size_bytes, samples
         self.warmup = max(WARMUP_MIN, int(samples * WARMUP_FRACTION))
         self.result = LatencyResult(self.point.backend.name, size_bytes,

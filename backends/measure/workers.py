@@ -1,8 +1,13 @@
 """The worker roles of a point: producers, consumers, and the two ends of a ping-pong.
 
 Producers stamp when they start and consumers stamp each delivery, so the clock stops when the
-last message reaches a consumer. Producers build small messages before "go" and big ones as
-they send them (see prebuild).
+last message reaches a consumer. Each also reads its CPU time (``time.process_time()``: user +
+system, every thread of the process, a Queue's feeder and libzmq's I/O thread included) from
+"go" until its part is done: a consumer's end of stream, before any checking after the clock;
+a producer's last send and close, and what its mechanism's background threads still do for it
+afterwards (it reads its clock once every consumer has reached the end of the stream).
+
+Producers build small messages before "go" and big ones as they send them (see prebuild).
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import time
 from array import array
 
 from backends.measure.check import HEADER, KEEP_MAX_BYTES, Check, body
-from backends.measure.point import PointFailed, ready
+from backends.measure.point import PointFailed, ready, wait_finished
 from backends.measure.work import Work
 
 #: Producers running for --seconds look at the clock once per this many messages.
@@ -25,7 +30,8 @@ PREBUILD_BYTES = 256 * 1024**2
 BUILD_AS_SENT_MIN_BYTES = 4096
 
 
-def produce(report, go, channel, index, size_bytes, count, seconds, work_bytes=0):
+def produce(report, go, channel, index, size_bytes, count, seconds, finished=None,
+            work_bytes=0):
     sender = channel.sender(index)
     # With work per message, each message is sent after its work (see backends.measure.work);
     # without, the loops stay as they are: no cost for work not asked for.
@@ -37,6 +43,7 @@ def produce(report, go, channel, index, size_bytes, count, seconds, work_bytes=0
         prebuilt = [pack(index, seq) + template for seq in range(count)]
     if not ready(report, go):
         return None
+    cpu = time.process_time()
     start = clock()
     if prebuilt is not None:
         send_many(prebuilt if work is None else work(prebuilt))
@@ -52,7 +59,10 @@ def produce(report, go, channel, index, size_bytes, count, seconds, work_bytes=0
             send_many(messages if work is None else work(messages))
             sent += CLOCK_EVERY
     sender.close()
-    return {"sent": sent, "start": start}
+    if finished is not None:
+        wait_finished(finished)
+    cpu = time.process_time() - cpu
+    return {"sent": sent, "start": start, "cpu_seconds": cpu}
 
 
 def prebuild(sender, size_bytes: int, count: int | None) -> bool:
@@ -80,29 +90,50 @@ def consume(report, go, channel, index, size_bytes, producers, expected, work_by
     # check is small next to the copy, and keeping them would add page faults to the timing.
     keep = size_bytes <= KEEP_MAX_BYTES and expected * producers * size_bytes <= PREBUILD_BYTES
     last = None
-    kept = []
-    append = kept.append
     work = Work(work_bytes) if work_bytes else None
     if not ready(report, go):
         return None
-    if work is not None:  # each message's work after receiving it, before taking the next
-        keep_or_check = append if keep else check
-        for message in receiver:
-            last = clock()
-            keep_or_check(message)
-            work()
+    cpu = time.process_time()
+    if receiver.joinable or work is not None:
+        # A joinable backend's consumer acknowledges every message (task_done: XACK, or
+        # JoinableQueue's count), as its users do, and the clock includes it. Work per
+        # message comes after receiving it and before taking the next.
+        last, kept = _consume_each(receiver, check, keep, clock, work)
+        cpu = time.process_time() - cpu
+        for message in kept:
+            check(message)
     elif keep:
+        kept = []
+        append = kept.append
         for message in receiver:
             last = clock()
             append(message)
+        cpu = time.process_time() - cpu
+        for message in kept:
+            check(message)
     else:
         for message in receiver:
             last = clock()
             check(message)
-    for message in kept:
-        check(message)
+        cpu = time.process_time() - cpu
     receiver.close()
-    return {**check.totals(), "last": last}
+    return {**check.totals(), "last": last, "cpu_seconds": cpu}
+
+
+def _consume_each(receiver, check, keep: bool, clock, work=None):
+    task_done = receiver.task_done if receiver.joinable else None
+    last, kept = None, []
+    for message in receiver:
+        if task_done is not None:
+            task_done()
+        last = clock()
+        if keep:
+            kept.append(message)
+        else:
+            check(message)
+        if work is not None:
+            work()
+    return last, kept
 
 
 def ping(report, go, ping, pong, size_bytes, samples, warmup):

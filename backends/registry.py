@@ -24,6 +24,7 @@ BUILTIN: dict[str, str] = {
     "zmq-tcp": "backends.mechanisms.zeromq:ZmqTcpBackend",
     "redis-list": "backends.mechanisms.redis:RedisListBackend",
     "redis-stream": "backends.mechanisms.redis:RedisStreamBackend",
+    "shm-ring": "backends.mechanisms.shm_ring:ShmRingBackend",
 }
 
 _registered: dict[str, str | type[Backend]] = dict(BUILTIN)

@@ -6,8 +6,9 @@ between 64 and 10,000 messages); the report divides by the time to get messages 
 joined the parameters in suite version 2; the report reads sets without it as work_us 0.
 
 The CPU cost of each point comes from the same timed runs: each run leaves its CPU µs per
-message for ``ThroughputCost.track_cpu_us_per_msg``, which asv runs right after (benchmarks
-run in name order) and which reports their median.
+message in IPC_BENCH_RECORD_DIR (run-suite.sh sets it) for
+``ThroughputCost.track_cpu_us_per_msg``, which asv runs right after (benchmarks run in name
+order) and which reports their median.
 """
 
 from backends import grid
@@ -23,6 +24,7 @@ from .common import (
     parse_procs,
     record,
     recorded_median,
+    skip_unless_recording,
     skip_unless_runnable,
 )
 
@@ -87,6 +89,7 @@ class ThroughputCost:
 
     def setup(self, backend, size_bytes, procs, work_us):
         skip_unless_runnable(backend, *parse_procs(procs))
+        skip_unless_recording()
 
     def track_cpu_us_per_msg(self, backend, size_bytes, procs, work_us):
         return recorded_median("cpu_us_per_msg", (backend, size_bytes, procs, work_us))

@@ -6,7 +6,6 @@ directory: asv imports it through a hook that spawned children do not inherit.
 
 import os
 import statistics
-import tempfile
 from pathlib import Path
 
 import backends
@@ -32,16 +31,20 @@ processes.DEFAULT_PLACEMENT = processes.resolve_placement(
     os.environ.get(PLACEMENT_VARIABLE, "none"))
 
 #: Where a timed throughput run leaves what it measured beside the time (its CPU cost), for
-#: the track_ benchmark that asv runs right after it to report. run-suite.sh sets it; plain
-#: asv runs share a directory per asv process (the parent of every benchmark process).
+#: the track_ benchmark that asv runs right after it to report. run-suite.sh sets it to a
+#: directory of its own; without it nothing is recorded, and ThroughputCost is skipped.
 RECORD_VARIABLE = "IPC_BENCH_RECORD_DIR"
 
 
-def record_dir() -> Path:
+def record_dir() -> Path | None:
     configured = os.environ.get(RECORD_VARIABLE)
-    if configured:
-        return Path(configured)
-    return Path(tempfile.gettempdir()) / f"ipc-bench-asv-{os.getuid()}-{os.getppid()}"
+    return Path(configured) if configured else None
+
+
+def skip_unless_recording() -> None:
+    if record_dir() is None:
+        raise NotImplementedError(f"the CPU cost comes from the Throughput runs when "
+                                  f"{RECORD_VARIABLE} names a directory (run-suite.sh sets it)")
 
 
 def _record_file(name: str, params: tuple) -> Path:
@@ -49,7 +52,9 @@ def _record_file(name: str, params: tuple) -> Path:
 
 
 def record(name: str, params: tuple, value: float) -> None:
-    """Keep one sample of ``name`` for this parameter combination."""
+    """Keep one sample of ``name`` for this parameter combination (if recording)."""
+    if record_dir() is None:
+        return
     path = _record_file(name, params)
     path.parent.mkdir(mode=0o700, exist_ok=True)
     with path.open("a") as samples:
@@ -65,10 +70,6 @@ def recorded_median(name: str, params: tuple) -> float:
         path.unlink()
     except FileNotFoundError:
         values = []
-    try:
-        path.parent.rmdir()  # once the last point is read
-    except OSError:
-        pass
     if not values:
         raise AssertionError(f"no {name} recorded for {params}: it comes from the timed "
                              f"run of the same point (Throughput.time_batch), which failed "

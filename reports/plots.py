@@ -63,6 +63,7 @@ def plot_throughput(frame: pd.DataFrame, y: str = "mb_per_s") -> Figure:
     if points.empty:
         return _empty(fig, axes[0], "no throughput results")
     backends = ordered_backends(points["backend"].unique())
+    memcpy = memcpy_line(points, y)
     for ax, count in zip(axes, procs, strict=False):
         panel = points[points["procs"] == count]
         for backend in backends:
@@ -70,6 +71,9 @@ def plot_throughput(frame: pd.DataFrame, y: str = "mb_per_s") -> Figure:
             if not line.empty:
                 ax.plot(line["size_bytes"].astype(float), line[y], marker="o", label=backend,
                         color=backend_color(backend, backends))
+        if memcpy is not None:
+            ax.plot(*memcpy, linestyle="--", color="black", linewidth=1,
+                    label=MEMCPY_LABEL)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_title(f"{count} (producers x consumers)")
@@ -136,6 +140,25 @@ def plot_frontier(frame: pd.DataFrame) -> Figure:
     fig.legend(handles=handles, loc="outside right upper", fontsize="small")
     fig.suptitle("Throughput against CPU cost per message (best: top left)")
     return fig
+
+
+MEMCPY_LABEL = "memory copy, one process"
+
+
+def memcpy_line(points: pd.DataFrame, y: str = "mb_per_s") -> tuple[list, list] | None:
+    """The machine's ceiling over the measured sizes, (x, y): one process copying 1 MiB in
+    its cache (``measured_memcpy_mb_per_s``, recorded with the run), in MB/s, or in messages
+    per second of each size. None when the run did not record it."""
+    if "measured_memcpy_mb_per_s" not in points:
+        return None
+    figures = points["measured_memcpy_mb_per_s"].dropna()
+    if figures.empty or points.empty:
+        return None
+    mb_per_s = float(figures.iloc[0])
+    sizes = sorted(float(size) for size in points["size_bytes"].unique())
+    if y == "mb_per_s":
+        return sizes, [mb_per_s] * len(sizes)
+    return sizes, [mb_per_s * 1e6 / size for size in sizes]
 
 
 def plot_latency(frame: pd.DataFrame) -> Figure:

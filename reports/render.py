@@ -175,6 +175,9 @@ def _machine(info: pd.Series, throughput: pd.DataFrame) -> Section:
                    for name, column in (("ipc-bench", "measured_ipc_bench"),
                                         ("pyzmq", "measured_pyzmq"),
                                         ("libzmq", "measured_libzmq"))]]
+        if pd.notna(info.get("measured_memcpy_mb_per_s")):
+            rows.append(["memory copy, one process (1 MiB, cached)",
+                         f"{info['measured_memcpy_mb_per_s']:,.0f} MB/s"])
         text = (f"CPU model and library versions as measured: run-suite.sh recorded them in "
                 f"{ENVIRONMENT_FILE} right after the run, for this commit.")
     else:

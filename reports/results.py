@@ -72,13 +72,16 @@ _ENVIRONMENT = {"cpu_model": "measured_cpu_model", "python": "measured_python",
                 "ipc_bench": "measured_ipc_bench", "pyzmq": "measured_pyzmq",
                 "libzmq": "measured_libzmq"}
 _OPTIONAL_VERSIONS = ("ipc_bench", "pyzmq", "libzmq")
+#: ENVIRONMENT_FILE's measured figures -> columns; optional (older files lack them), null when
+#: missing or not a positive number.
+_FIGURES = {"memcpy_mb_per_s": "measured_memcpy_mb_per_s"}
 _STAT_COLUMNS = {"stats_ci_99_a": "ci_99_a", "stats_ci_99_b": "ci_99_b",
                  "stats_q_25": "q_25", "stats_q_75": "q_75", "stats_repeat": "repeat"}
 
 #: The DataFrame's columns, in order.
 COLUMNS = [
     "result_set", "machine", "cpu", "num_cpu", "ram", "os", "arch", "python", "commit", "env",
-    *_ENVIRONMENT.values(), "environment_note", "label", "placement",
+    *_ENVIRONMENT.values(), *_FIGURES.values(), "environment_note", "label", "placement",
     "date", "benchmark", "metric", "unit", "backend", "size_bytes", "producers", "consumers",
     "procs", "work_us", "status", "value", "ci_99_a", "ci_99_b", "q_25", "q_75", "repeat",
     "batch_messages", "seconds", "msgs_per_s", "mb_per_s", "cpu_us_per_msg",
@@ -152,7 +155,8 @@ def _join_cpu(frame: pd.DataFrame) -> pd.DataFrame:
 def result_sets(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per result set, oldest first: its machine, commit, Python, date and point counts."""
     keys = ["result_set", "machine", "cpu", "num_cpu", "ram", "os", "arch", "python", "commit",
-            "env", *_ENVIRONMENT.values(), "environment_note", "label", "placement"]
+            "env", *_ENVIRONMENT.values(), *_FIGURES.values(), "environment_note", "label",
+            "placement"]
     sets = frame.groupby("result_set", sort=False).agg(
         **{key: (key, "first") for key in keys[1:]},
         date=("date", "max"),
@@ -370,8 +374,8 @@ def _measured(path: Path, environment: tuple[dict | None, str | None], commit: o
               python: object) -> dict:
     """The ``measured_*`` columns and ``environment_note`` of one result set."""
     measured, note = environment
-    columns: dict = dict.fromkeys([*_ENVIRONMENT.values(), "environment_note", "label",
-                                   "placement"])
+    columns: dict = dict.fromkeys([*_ENVIRONMENT.values(), *_FIGURES.values(),
+                                   "environment_note", "label", "placement"])
     if measured is not None:
         for key in ("label", "placement"):  # how the set was run, whatever else fits
             if isinstance(measured.get(key), str):
@@ -388,6 +392,9 @@ def _measured(path: Path, environment: tuple[dict | None, str | None], commit: o
                     f"{measured['python']}, not this result set's {python}")
         else:
             columns.update({column: measured[key] for key, column in _ENVIRONMENT.items()})
+            columns.update({column: float(value) for key, column in _FIGURES.items()
+                            for value in [measured.get(key)]
+                            if _is_number(value) and math.isfinite(value) and value > 0})
     columns["environment_note"] = note
     return columns
 

@@ -41,8 +41,12 @@ def test_unavailable_backend_is_skipped_not_failed():
 
 
 def _asv(tmp_path: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    # asv's machine file goes to $HOME; the benchmarks import this checkout's code.
-    env = {**os.environ, "HOME": str(tmp_path), "ASV_PYTHONPATH": str(ROOT)}
+    # asv's machine file goes to $HOME; the benchmarks import this checkout's code, and pass
+    # the CPU cost of the timed runs on through a directory (as run-suite.sh does).
+    records = tmp_path / "records"
+    records.mkdir(exist_ok=True)
+    env = {**os.environ, "HOME": str(tmp_path), "ASV_PYTHONPATH": str(ROOT),
+           "IPC_BENCH_RECORD_DIR": str(records)}
     return subprocess.run(["asv", *args], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=timeout)
 
@@ -86,7 +90,7 @@ def test_quick_asv_run_saves_a_value_for_every_backend(tmp_path, asv_config):
         assert isinstance(seconds, float) and 0 < seconds < 60, (name, seconds)
         # the timer is the harness's clock: a batch at 64 B is at most a few seconds' work
         assert grid.batch_messages(64) / seconds > 100
-    # the CPU cost of the same timed runs, passed on by a record beside asv's process
+    # the CPU cost of the same timed runs, passed on through IPC_BENCH_RECORD_DIR
     cost = results["bench_throughput.ThroughputCost.track_cpu_us_per_msg"]
     costs = dict(zip((tuple(p) for p in _product(cost[1])), cost[0], strict=True))
     for name in available:

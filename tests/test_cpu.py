@@ -109,6 +109,20 @@ def test_a_helper_declared_by_popen_or_pid_that_dies_fails_the_point_naming_it(n
 
 
 @pytest.mark.timeout(60)
+def test_without_pidfds_a_dead_helper_is_found_by_polling(monkeypatch):
+    monkeypatch.delattr(os, "pidfd_open")  # an old kernel, or Python without it
+    run = ThroughputRun("pid-helper", 64, 1, 1, seconds=10, timeout=30).start()
+    helper = run.point.channels[0].helper
+    threading.Timer(0.5, os.kill, (helper.pid, signal.SIGKILL)).start()
+    started = time.monotonic()
+    with pytest.raises(PointFailed, match=rf"test helper \(pid {helper.pid}\) died with exit "
+                                          r"code -9"):
+        run.go()
+    assert time.monotonic() - started < 5
+    run.close()
+
+
+@pytest.mark.timeout(60)
 def test_pin_puts_each_worker_where_it_says():
     cpus = sorted(os.sched_getaffinity(0))
     spread = measure_throughput("pipe", 64, 2, 2, messages=400, pin="spread", timeout=30)

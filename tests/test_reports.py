@@ -520,9 +520,10 @@ def test_the_report_never_imports_a_backend(tmp_path):
                           timeout=60)
     assert done.returncode == 0, done.stderr
     imported = set(ast.literal_eval(done.stdout.strip().splitlines()[-1]))
-    # The package's __init__ brings the interface and the lazy registry; no backend module.
-    assert imported <= {"backends", "backends.errors", "backends.grid", "backends.interface",
-                        "backends.registry"}
+    # The package's __init__ brings the interface (with the cleanup registry it uses) and the
+    # lazy registry; no backend module.
+    assert imported <= {"backends", "backends.cleanup", "backends.errors", "backends.grid",
+                        "backends.interface", "backends.registry"}
 
 
 def test_the_command_line_loads_pandas_only_for_a_report(tmp_path):
@@ -664,8 +665,9 @@ def environment(commit: str, **changes) -> dict:
     return {"hostname": "bench-host", "cpu_model": "Test CPU 9000 @ 3.0GHz", "cpu_count": 2,
             "cpus_usable": 2, "platform": "Linux-6.1-x86_64", "python": "3.11.7",
             "python_implementation": "CPython", "executable": "/usr/bin/python3.11",
-            "ipc_bench": "0.9.1", "pyzmq": "26.9.9", "libzmq": "4.9.8", "commit": commit,
-            "label": None, "placement": "none", "written_at": 1_795_870_700_000, **changes}
+            "ipc_bench": "0.9.1", "pyzmq": "26.9.9", "libzmq": "4.9.8",
+            "memcpy_mb_per_s": 33000, "commit": commit, "label": None, "placement": "none",
+            "written_at": 1_795_870_700_000, **changes}
 
 
 def with_environment(tmp_path: Path, content) -> tuple[Path, str]:
@@ -707,6 +709,30 @@ def test_measured_versions_come_from_the_environment_file(tmp_path):
     page = (tmp_path / "out" / "report.html").read_text()
     assert "<tr><td>libzmq</td><td>4.9.8</td></tr>" in page
     assert pd.read_csv(tmp_path / "out" / "results.csv")["measured_libzmq"].eq("4.9.8").all()
+
+
+@pytest.mark.parametrize("y", ["mb_per_s", "msgs_per_s"])
+def test_throughput_plot_draws_the_memcpy_ceiling_dashed(tmp_path, y):
+    root, _ = with_environment(tmp_path, environment)
+    frame = reports.load_results(root)
+    assert (frame["measured_memcpy_mb_per_s"] == 33000).all()
+    sizes = sorted(reports.plots.throughput_points(frame)["size_bytes"].unique())
+    for ax in [ax for ax in reports.plot_throughput(frame, y=y).axes if ax.get_visible()]:
+        [line] = [line for line in ax.get_lines()
+                  if line.get_label() == "memory copy, one process"]
+        assert line.get_linestyle() == "--"
+        expected = [33000.0 if y == "mb_per_s" else 33000e6 / size for size in sizes]
+        assert list(line.get_ydata()) == pytest.approx(expected)
+    section = measured_on(root, tmp_path / "out")
+    assert "| memory copy, one process (1 MiB, cached) | 33,000 MB/s |" in section
+
+
+def test_no_memcpy_line_without_the_figure(tmp_path):
+    root, _ = with_environment(tmp_path, lambda c: environment(c, memcpy_mb_per_s="fast"))
+    frame = reports.load_results(root)
+    assert frame["measured_memcpy_mb_per_s"].isna().all()
+    for ax in reports.plot_throughput(frame).axes:
+        assert "memory copy, one process" not in labelled_lines(ax)
 
 
 def test_versions_not_installed_when_measured(tmp_path):

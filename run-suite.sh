@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run the asv suite on this machine, save the results under .asv/results, write the report.
 #
-#   bash run-suite.sh                the full default grid (about 12 minutes on 2 cores)
+#   bash run-suite.sh                the full default grid (12 minutes and more on 2 cores, README)
 #   bash run-suite.sh --quick        a first look: 64 B and 64 KiB, 1x1 and 4x4, no work, one sample each
 #   bash run-suite.sh --pin spread   workers pinned: spread, shared or none (the default)
 #   bash run-suite.sh --label NAME   keep this run's results apart, as asv machine <host>-NAME

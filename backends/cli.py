@@ -52,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
                         help="send for S seconds per point instead of a fixed count")
     run.add_argument("--latency", action="store_true",
                      help="measure ping-pong round trips (1x1) instead of throughput")
+    run.add_argument("--work-us", default="0", metavar="N[,N...]",
+                     help="µs of CPU work per message (zlib.crc32, calibrated), after receiving "
+                     "it and before taking the next (default 0)")
+    run.add_argument("--work-side", choices=["consumer", "producer", "both"],
+                     default="consumer", help="who does the work: consumers (default), "
+                     "producers (before sending each message), or both")
     run.add_argument("--timeout", type=str, default=str(_harness().DEFAULT_TIMEOUT_SECONDS),
                      metavar="S", help="seconds before a point fails (default %(default)s)")
     run.add_argument("--start-method", choices=["fork", "spawn", "forkserver"], default=None,
@@ -226,9 +232,12 @@ def _plan(args) -> tuple[list[dict], dict]:
     seconds = None if args.seconds is None else _positive(args.seconds, "--seconds")
     if messages is not None and messages > grid.MAX_MESSAGES:
         raise UsageError(f"--messages {messages} is above the maximum of {grid.MAX_MESSAGES:,}")
+    work_levels = _work_levels(args.work_us)
     if args.latency:
         if args.maxsize is not None:
             raise UsageError("--maxsize bounds throughput points: a ping-pong holds one message")
+        if work_levels != [0]:
+            raise UsageError("--work-us applies to throughput, not to --latency")
         if args.procs is not None:
             raise UsageError("--latency measures a 1x1 ping-pong: -p does not apply")
         if seconds is not None:
@@ -247,7 +256,7 @@ def _plan(args) -> tuple[list[dict], dict]:
                 if messages is not None and messages < producers:
                     raise UsageError(f"--messages {messages} is fewer than one per producer "
                                      f"({producers}x{consumers})")
-                points.append({
+                points.extend({
                     "backend": name, "instance": instances[name], "size": size,
                     "producers": producers,
                     "consumers": consumers, "seconds": seconds,
@@ -255,7 +264,9 @@ def _plan(args) -> tuple[list[dict], dict]:
                     # an explicit bound applies where the mechanism can be bounded
                     "maxsize": maxsize if "bounded" in capabilities or maxsize == _AUTO
                     else None,
-                    "skip": _unsupported(capabilities, producers, consumers)})
+                    "work_us": work_us, "work_side": args.work_side,
+                    "skip": _unsupported(capabilities, producers, consumers)}
+                    for work_us in work_levels)
     return points, options
 
 
@@ -266,6 +277,20 @@ def _maxsize(text: str | None):
     if text.strip().lower() in ("none", "0"):
         return None
     return _positive(text, "--maxsize", int)
+
+def _work_levels(text: str) -> list[float]:
+    """--work-us: µs of work per message, comma-separated, each from 0 to MAX_WORK_US."""
+    from backends.measure.work import MAX_WORK_US
+    levels = []
+    for item in str(text).split(","):
+        try:
+            value = float(item)
+        except ValueError:
+            raise UsageError(f"--work-us takes µs per message, e.g. 0,20; not {text!r}") from None
+        if not 0 <= value <= MAX_WORK_US:
+            raise UsageError(f"--work-us must be from 0 to {MAX_WORK_US:,} µs, not {item.strip()}")
+        levels.append(int(value) if value.is_integer() else value)
+    return list(dict.fromkeys(levels))
 
 
 def _placement(pin: str) -> str:
@@ -298,12 +323,14 @@ def _measure(point: dict, latency: bool, options: dict):
     return harness.measure_throughput(point["instance"], point["size"], point["producers"],
                                       point["consumers"], messages=point["messages"],
                                       seconds=point["seconds"], maxsize=point["maxsize"],
+                                      work_us=point["work_us"], work_side=point["work_side"],
                                       **options)
 
 
 def _label(point: dict, latency: bool) -> str:
     procs = "" if latency else f" {point['producers']}x{point['consumers']}"
-    return f"{point['backend']} {grid.format_size(point['size'])}{procs}"
+    work = f" work {point['work_us']}µs" if not latency and point["work_us"] else ""
+    return f"{point['backend']} {grid.format_size(point['size'])}{procs}{work}"
 
 
 def _progress():
@@ -404,8 +431,9 @@ def _print_table(results, latency: bool, machine: dict) -> None:
         columns = ("backend", "size", "samples", "p50", "p90", "p99", "p99.9", "max", "status")
     else:
         table = Table(title="throughput")
-        columns = ("backend", "size", "PxC", "messages", "lost/dup/bad", "seconds", "msgs/s",
-                   "MB/s", "CPU µs/msg", "status")
+        worked = any(r.work_us for r in results)
+        columns = ("backend", "size", "PxC", *(("work µs",) if worked else ()), "messages",
+                   "lost/dup/bad", "seconds", "msgs/s", "MB/s", "CPU µs/msg", "status")
     for column in columns:
         table.add_column(column, justify="left" if column in ("backend", "status") else "right")
     for r in results:
@@ -416,8 +444,9 @@ def _print_table(results, latency: bool, machine: dict) -> None:
                               "rtt_p50_us", "rtt_p90_us", "rtt_p99_us", "rtt_p999_us",
                               "rtt_max_us")), status)
         else:
+            work = (f"{r.work_us:g} {r.work_side}",) if worked else ()
             table.add_row(r.backend, grid.format_size(r.size), f"{r.producers}x{r.consumers}",
-                          _number(r.messages),
+                          *work, _number(r.messages),
                           "-" if r.lost is None else f"{r.lost}/{r.duplicated}/{r.corrupted}",
                           _figure(r, "seconds", 3), _figure(r, "msgs_per_s"),
                           _figure(r, "mb_per_s", 1), _number(r.cpu_us_per_msg, 2),

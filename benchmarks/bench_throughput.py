@@ -2,6 +2,8 @@
 
 The batch is ``backends.grid.batch_messages(size_bytes)`` messages in all (about 64 MiB,
 between 64 and 10,000 messages); the report divides by the time to get messages per second.
+``work_us`` is the CPU work each consumer does per message (``ipc-bench run --work-us``). It
+joined the parameters in suite version 2; the report reads sets without it as work_us 0.
 
 The CPU cost of each point comes from the same timed runs: each run leaves its CPU µs per
 message in IPC_BENCH_RECORD_DIR (run-suite.sh sets it) for
@@ -18,6 +20,7 @@ from .common import (
     POINT_TIMEOUT,
     PROCS,
     SIZES,
+    WORK_US,
     parse_procs,
     record,
     recorded_median,
@@ -42,8 +45,8 @@ class _HarnessClock:
 
 
 class Throughput:
-    params = [BACKENDS, SIZES, PROCS]
-    param_names = ["backend", "size_bytes", "procs"]
+    params = [BACKENDS, SIZES, PROCS, WORK_US]
+    param_names = ["backend", "size_bytes", "procs", "work_us"]
     number = 1
     rounds = 1
     repeat = (5, 10, 8.0)  # at least 5 samples: asv needs them for a useful 99% interval
@@ -52,25 +55,26 @@ class Throughput:
     clock = _HarnessClock()
     timer = clock
 
-    def setup(self, backend, size_bytes, procs):
+    def setup(self, backend, size_bytes, procs, work_us):
         producers, consumers = parse_procs(procs)
         skip_unless_runnable(backend, producers, consumers)
         self.run = ThroughputRun(backend, size_bytes, producers, consumers,
                                  messages=grid.batch_messages(size_bytes),
-                                 timeout=POINT_TIMEOUT).start()
+                                 timeout=POINT_TIMEOUT, work_us=work_us).start()
 
-    def time_batch(self, backend, size_bytes, procs):
+    def time_batch(self, backend, size_bytes, procs, work_us):
         result = self.run.go()
         if not result.ok:  # a lost, duplicated or corrupted message fails the point
             raise AssertionError(f"{backend} {size_bytes} B {procs}: {result.error}")
         self.clock.seconds += result.seconds
 
-    def teardown(self, backend, size_bytes, procs):
+    def teardown(self, backend, size_bytes, procs, work_us):
         # teardown is not part of the benchmark's version: recording here keeps time_batch's.
         self.run.close()
         result = self.run.result
         if result.ok and result.cpu_us_per_msg is not None:
-            record("cpu_us_per_msg", (backend, size_bytes, procs), result.cpu_us_per_msg)
+            record("cpu_us_per_msg", (backend, size_bytes, procs, work_us),
+                   result.cpu_us_per_msg)
 
 
 class ThroughputCost:
@@ -83,9 +87,9 @@ class ThroughputCost:
     timeout = ASV_TIMEOUT
     unit = "us"
 
-    def setup(self, backend, size_bytes, procs):
+    def setup(self, backend, size_bytes, procs, work_us):
         skip_unless_runnable(backend, *parse_procs(procs))
         skip_unless_recording()
 
-    def track_cpu_us_per_msg(self, backend, size_bytes, procs):
-        return recorded_median("cpu_us_per_msg", (backend, size_bytes, procs))
+    def track_cpu_us_per_msg(self, backend, size_bytes, procs, work_us):
+        return recorded_median("cpu_us_per_msg", (backend, size_bytes, procs, work_us))

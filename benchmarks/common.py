@@ -15,7 +15,10 @@ from backends.measure import processes
 #: Every registered backend, plugins included; one that cannot run here is skipped, not failed.
 BACKENDS = backends.names()
 SIZES = [64, 1024, 64 * 1024, 1024 * 1024]
-PROCS = ["1x1", "1x4", "4x1", "4x4"]
+PROCS = ["1x1", "1x4", "4x1", "2x2", "4x4"]
+#: µs of work per message on each consumer (backends.measure.work): none, and about what a
+#: checksum of a 64-128 KiB chunk takes, where a mechanism's overlap with work shows.
+WORK_US = [0, 20]
 #: Seconds a point may take in the harness before it fails; asv's own timeout is above it.
 POINT_TIMEOUT = float(os.environ.get("IPC_BENCH_POINT_TIMEOUT", 60))
 ASV_TIMEOUT = 180.0

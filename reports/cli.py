@@ -74,8 +74,9 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def configure_recommend(parser: argparse.ArgumentParser) -> None:
-    parser.description = ("Rank the backends for one workload from the measured results; the "
-                          "nearest measured point stands in for one that was not measured.")
+    parser.description = ("Rank the backends for one workload from the measured results; "
+                          "between measured points msgs/s is interpolated (log-log), beyond "
+                          "them nothing is guessed.")
     parser.add_argument("--size", required=True, metavar="SIZE",
                         help="message size: bytes or a suffix (64, 4KiB, 1MiB)")
     parser.add_argument("--procs", required=True, metavar="PxC",
@@ -83,6 +84,9 @@ def configure_recommend(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--require", metavar="CAPABILITY", nargs="+", action="extend",
                         default=[], help="only backends with these capabilities "
                                          "(e.g. cross-host, joinable)")
+    parser.add_argument("--work-us", default="0", metavar="N",
+                        help="µs of CPU work per message on each consumer, as measured with "
+                             "ipc-bench run --work-us (default 0)")
     parser.add_argument("--by", choices=["throughput", "latency", "cpu"], default="throughput",
                         help="rank by messages per second (default), by p50 round trip, or by "
                              "CPU µs per message (every process, helpers included)")
@@ -102,9 +106,20 @@ def run_recommend(args: argparse.Namespace, capabilities: Mapping[str, frozenset
     frame = _load(args)
     result_set = choose_sets(frame, args.current)[0]
     choice = recommend(frame, size, producers, consumers, require=args.require,
-                       capabilities=capabilities, by=args.by, result_set=result_set)
+                       capabilities=capabilities, by=args.by, result_set=result_set,
+                       work_us=_work_us(args.work_us))
     print(json.dumps(choice.as_dict()) if args.json else choice.text())
     return 0
+
+
+def _work_us(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ReportError(f"--work-us takes µs per message, e.g. 20; not {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise ReportError(f"--work-us must be 0 or more µs, not {text!r}")
+    return int(value) if value.is_integer() else value
 
 
 def _results_options(parser: argparse.ArgumentParser) -> None:

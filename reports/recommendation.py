@@ -1,8 +1,8 @@
 """Which backend for this workload? A ranking drawn from the measured results only.
 
 The capabilities come from the caller (the CLI asks the registry): this package never imports a
-backend. When the asked-for point was not measured, the nearest measured one is used, and the
-recommendation says so.
+backend. When the asked-for point was not measured, msgs/s is interpolated between the measured
+points around it (reports.interpolation) and the recommendation says so; beyond them it refuses.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import pandas as pd
 
 from backends.errors import did_you_mean
 from backends.grid import format_size
+from reports.interpolation import estimate
 from reports.plots import num, si
 from reports.results import ReportError, only_set
 
@@ -45,10 +46,13 @@ class Recommendation:
     by: str = "throughput"
     latency_size_bytes: int | None = None
     notes: list[str] = field(default_factory=list)
+    work_us: float = 0
+    #: The measured points the ranking rests on (one when the workload itself was measured).
+    basis: list[str] = field(default_factory=list)
 
     @property
     def exact(self) -> bool:
-        return (self.size_bytes, self.producers, self.consumers) == (
+        return len(self.basis) <= 1 and (self.size_bytes, self.producers, self.consumers) == (
             self.measured_size_bytes, self.measured_producers, self.measured_consumers)
 
     @property
@@ -58,7 +62,8 @@ class Recommendation:
     def text(self) -> str:
         """The ranking as a plain-text table, with the notes and the reason."""
         asked = f"{format_size(self.size_bytes)} messages, {self.producers}x{self.consumers}"
-        lines = [f"Workload: {asked} (producers x consumers); results: {self.result_set}"]
+        work = f", {self.work_us:g} µs of work per message" if self.work_us else ""
+        lines = [f"Workload: {asked} (producers x consumers){work}; results: {self.result_set}"]
         lines += [f"Note: {note}" for note in self.notes]
         header = f"{'rank':>4}  {'backend':<16} {'msgs/s':>9} {'MB/s':>9} {'CPU µs':>9} " \
                  f"{'p50 µs':>9} {'p99 µs':>9}"
@@ -77,6 +82,7 @@ class Recommendation:
             "consumers": self.consumers, "measured_size_bytes": self.measured_size_bytes,
             "measured_producers": self.measured_producers,
             "measured_consumers": self.measured_consumers, "exact": self.exact,
+            "work_us": self.work_us, "interpolated": not self.exact, "basis": self.basis,
             "latency_size_bytes": self.latency_size_bytes, "by": self.by,
             "result_set": self.result_set, "best": self.best, "reason": self.reason,
             "notes": self.notes,
@@ -102,13 +108,16 @@ def check_capabilities(require: Iterable[str],
 def recommend(frame: pd.DataFrame, size_bytes: int, producers: int, consumers: int,
               require: Iterable[str] = (),
               capabilities: Mapping[str, frozenset[str]] | None = None,
-              by: str = "throughput", result_set: str | None = None) -> Recommendation:
-    """Rank the measured backends for ``size_bytes`` messages with ``producers`` x ``consumers``.
+              by: str = "throughput", result_set: str | None = None,
+              work_us: float = 0) -> Recommendation:
+    """Rank the measured backends for ``size_bytes`` messages with ``producers`` x ``consumers``
+    and ``work_us`` µs of work per message on each consumer.
 
     ``by`` is ``"throughput"`` (messages per second, highest first), ``"latency"`` (p50
     round trip, lowest first) or ``"cpu"`` (CPU µs per message, all processes, lowest first).
-    Backends lacking a ``require``d capability in ``capabilities`` are left out. Raises
-    ReportError when nothing measured fits.
+    Backends lacking a ``require``d capability in ``capabilities`` are left out. Between
+    measured points msgs/s is interpolated (and a note says so); raises ReportError beyond
+    them, or when nothing measured fits.
     """
     if by not in ("throughput", "latency", "cpu"):
         raise ReportError(f"cannot rank by {by!r}: use throughput, latency or cpu")
@@ -134,16 +143,11 @@ def recommend(frame: pd.DataFrame, size_bytes: int, producers: int, consumers: i
             notes.append(f"capabilities unknown here (not installed?) for {', '.join(unknown)}")
         points = points[points["backend"].isin(fitting)]
 
-    point = _nearest(points, size_bytes, producers, consumers)
-    at = points[(points["size_bytes"] == point[0]) & (points["producers"] == point[1])
-                & (points["consumers"] == point[2])]
-    if point != (size_bytes, producers, consumers):
-        notes.append(f"{format_size(size_bytes)} with {producers}x{consumers} was not measured; "
-                     f"using the nearest measured point, {format_size(point[0])} with "
-                     f"{point[1]}x{point[2]}")
-    missing = sorted(set(points["backend"]) - set(at["backend"]))
-    if missing:
-        notes.append(f"not measured (or failed) at that point: {', '.join(missing)}")
+    points = points.assign(work_us=points["work_us"].fillna(0))
+    found = estimate(points, size_bytes, producers, consumers, work_us)
+    at = found.table
+    notes += found.notes
+    point = (size_bytes, producers, consumers)
     cores = rows["num_cpu"].dropna()
     if not cores.empty and point[1] + point[2] > cores.iloc[0]:
         notes.append(f"{point[1]}x{point[2]} runs {point[1] + point[2]} processes on "
@@ -188,23 +192,8 @@ def recommend(frame: pd.DataFrame, size_bytes: int, producers: int, consumers: i
     return Recommendation(
         size_bytes=size_bytes, producers=producers, consumers=consumers,
         measured_size_bytes=point[0], measured_producers=point[1], measured_consumers=point[2],
-        ranking=ranking, reason=_reason(ranking, by, point), result_set=result_set, by=by,
-        latency_size_bytes=latency_size, notes=notes)
-
-
-def _nearest(points: pd.DataFrame, size_bytes: int, producers: int,
-             consumers: int) -> tuple[int, int, int]:
-    # Distance on log scales: 64 B -> 1 KiB is as far as 1 KiB -> 16 KiB, 1x1 -> 1x4 as 1x4 -> 1x16.
-    measured = points.groupby(["size_bytes", "producers", "consumers"])["backend"].nunique()
-
-    def distance(key: tuple[int, int, int]) -> tuple:
-        size, p, c = (int(k) for k in key)
-        far = (abs(math.log2(max(size, 1) / max(size_bytes, 1)))
-               + abs(math.log2(p / producers)) + abs(math.log2(c / consumers)))
-        return round(far, 9), -measured[key], size, p, c
-
-    size, p, c = min(measured.index, key=distance)
-    return int(size), int(p), int(c)
+        ranking=ranking, reason=_reason(ranking, by, point, found.exact), result_set=result_set,
+        by=by, latency_size_bytes=latency_size, notes=notes, work_us=work_us, basis=found.basis)
 
 
 def _latency(rows: pd.DataFrame, backends: set[str],
@@ -220,9 +209,12 @@ def _latency(rows: pd.DataFrame, backends: set[str],
     return table.reset_index(), nearest
 
 
-def _reason(ranking: pd.DataFrame, by: str, point: tuple[int, int, int]) -> str:
+def _reason(ranking: pd.DataFrame, by: str, point: tuple[int, int, int],
+            exact: bool = True) -> str:
     top = ranking.iloc[0]
     where = f"{format_size(point[0])} messages with {point[1]}x{point[2]}"
+    if not exact:
+        where += " (interpolated)"
     if len(ranking) == 1:
         return f"{top.backend} is the only measured backend that fits, at {where}."
     second = ranking.iloc[1]

@@ -119,6 +119,10 @@ def _unwritable(out: Path, error: OSError) -> ReportError:
 
 def build_sections(frame: pd.DataFrame, current: str, baseline: str | None = None,
                    scaling_size: int | None = None, source: str | None = None) -> list[Section]:
+    # Points with work per message answer another question (how a mechanism overlaps transfer
+    # with an application's work): a section of their own; every other one is the mechanism's.
+    worked = frame[(frame["work_us"] > 0) & (frame["result_set"] == current)]
+    frame = frame[~(frame["work_us"] > 0)]
     everything = frame[frame["result_set"] == current]
     # A skipped point was not run (the suite skips it, or the run was restricted with -b):
     # it has no place in the tables, only in the counts.
@@ -134,6 +138,7 @@ def build_sections(frame: pd.DataFrame, current: str, baseline: str | None = Non
         _throughput(rows, throughput, info),
         _cost(throughput),
         _scaling(rows, scaling_size),
+        _work(worked, throughput),
         _latency(rows),
         _fidelity(rows),
     ]
@@ -273,6 +278,42 @@ def _throughput(rows: pd.DataFrame, throughput: pd.DataFrame, info: pd.Series) -
             caption += f"; {processes} processes on {int(cores)} cores: oversubscribed"
         blocks.append(Table(["backend", *[format_size(s) for s in sizes]], body, bold, caption))
     return Section("Throughput", blocks)
+
+
+def _work(worked: pd.DataFrame, throughput: pd.DataFrame) -> Section | None:
+    """Throughput with work per message, and as a fraction of the same point without."""
+    worked = worked[(worked["metric"] == "batch_seconds") & (worked["status"] == "ok")]
+    if worked.empty:
+        return None
+    keys = ["backend", "size_bytes", "procs"]
+    alone = throughput[throughput["status"] == "ok"].set_index(keys)["msgs_per_s"]
+    sizes = sorted(int(s) for s in worked["size_bytes"].dropna().unique())
+    blocks: list = [
+        "Each consumer does this many µs of CPU work per message (zlib.crc32, calibrated) "
+        "after receiving it and before taking the next, as an application would: the ratio "
+        "to the same point without work shows how well a mechanism overlaps moving messages "
+        "with the consumers' work (1.0: the work is hidden entirely; 20 µs of work per message "
+        "bounds a consumer to 50k msgs/s). ipc-bench run --work-us N measures any level."]
+    for work_us in sorted(worked["work_us"].unique()):
+        level = worked[worked["work_us"] == work_us]
+        body = []
+        for procs in plots.procs_order(level):
+            part = level[level["procs"] == procs].set_index(["backend", "size_bytes"])
+            for backend in plots.ordered_backends(part.index.get_level_values(0).unique()):
+                cells = [procs, backend]
+                for size in sizes:
+                    if (backend, size) not in part.index:
+                        cells.append("–")
+                        continue
+                    speed = part.loc[(backend, size), "msgs_per_s"]
+                    base = alone.get((backend, size, procs))
+                    ratio = f" ({speed / base:.2f}x)" if base else ""
+                    cells.append(f"{si(speed)} msgs/s{ratio}")
+                body.append(cells)
+        blocks.append(Table(["PxC", "backend", *[format_size(s) for s in sizes]], body,
+                            caption=f"Throughput with {work_us:g} µs of work per message on "
+                                    f"each consumer (x: against no work)"))
+    return Section("Work per message", blocks)
 
 
 def _cost(throughput: pd.DataFrame) -> Section | None:

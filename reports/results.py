@@ -51,14 +51,23 @@ METRICS = {
 }
 # Used when benchmarks.json is missing: the suite's documented parameter names.
 _KNOWN_PARAM_NAMES = {
-    "bench_throughput.Throughput.time_batch": ["backend", "size_bytes", "procs"],
+    "bench_throughput.Throughput.time_batch": ["backend", "size_bytes", "procs", "work_us"],
     "bench_latency.Latency.track_rtt_p50_us": ["backend", "size_bytes"],
     "bench_latency.Latency.track_rtt_p99_us": ["backend", "size_bytes"],
     "bench_fidelity.Fidelity.track_throughput_ratio": ["mechanism", "size_bytes"],
     "bench_fidelity.Fidelity.track_rtt_p50_ratio": ["mechanism", "size_bytes"],
     "bench_fidelity.Fidelity.track_fresh_throughput_ratio": ["mechanism", "size_bytes"],
     "bench_fidelity.Fidelity.track_fresh_rtt_p50_ratio": ["mechanism", "size_bytes"],
-    "bench_throughput.ThroughputCost.track_cpu_us_per_msg": ["backend", "size_bytes", "procs"],
+    "bench_throughput.ThroughputCost.track_cpu_us_per_msg": ["backend", "size_bytes", "procs",
+                                                             "work_us"],
+}
+#: Earlier versions of the suite's parameters, read as the current ones with these defaults:
+#: suite version 1 had no work per message.
+_EARLIER_PARAM_NAMES = {
+    "bench_throughput.Throughput.time_batch": (["backend", "size_bytes", "procs"],
+                                               {"work_us": 0}),
+    "bench_throughput.ThroughputCost.track_cpu_us_per_msg": (["backend", "size_bytes", "procs"],
+                                                             {"work_us": 0}),
 }
 _MACHINE_KEYS = ("machine", "cpu", "num_cpu", "ram", "os", "arch")
 #: ENVIRONMENT_FILE's keys (backends.measure.machine.machine_info) -> the frame's columns;
@@ -78,7 +87,7 @@ COLUMNS = [
     "result_set", "machine", "cpu", "num_cpu", "ram", "os", "arch", "python", "commit", "env",
     *_ENVIRONMENT.values(), *_FIGURES.values(), "environment_note", "label", "placement",
     "date", "benchmark", "metric", "unit", "backend", "size_bytes", "producers", "consumers",
-    "procs", "status", "value", "ci_99_a", "ci_99_b", "q_25", "q_75", "repeat",
+    "procs", "work_us", "status", "value", "ci_99_a", "ci_99_b", "q_25", "q_75", "repeat",
     "batch_messages", "seconds", "msgs_per_s", "mb_per_s", "cpu_us_per_msg",
 ]
 
@@ -121,6 +130,7 @@ def load_results(results_dir: str | Path = DEFAULT_RESULTS_DIR,
     for column in ("size_bytes", "producers", "consumers", "num_cpu", "batch_messages",
                    "repeat"):
         frame[column] = frame[column].astype("Int64")
+    frame["work_us"] = frame["work_us"].astype(float)
     frame["date"] = pd.to_datetime(frame["date"], utc=True)
     frame = _join_cpu(frame)
     return frame.sort_values(["date", "result_set", "metric", "backend", "size_bytes",
@@ -137,7 +147,7 @@ def environment_path(results_dir: str | Path, machine: str) -> Path:
 
 def _join_cpu(frame: pd.DataFrame) -> pd.DataFrame:
     """Each throughput row gets the CPU µs per message measured with it."""
-    keys = ["result_set", "backend", "size_bytes", "procs"]
+    keys = ["result_set", "backend", "size_bytes", "procs", "work_us"]
     cpu = frame[(frame["metric"] == "cpu_us_per_msg") & (frame["status"] == "ok")]
     cpu = cpu[keys + ["value"]].drop_duplicates(keys).rename(columns={"value": "_cost"})
     joined = frame.merge(cpu, on=keys, how="left")
@@ -285,11 +295,17 @@ def _points(path: Path, name: str, row: dict, benchmark: dict) -> list[dict]:
     if not isinstance(params, list) or not all(isinstance(p, list) for p in params):
         raise ReportError(f"{path}: {name} has malformed parameters (corrupted file?)")
     names = benchmark.get("param_names") or _KNOWN_PARAM_NAMES.get(name) or []
+    earlier, earlier_defaults = _EARLIER_PARAM_NAMES.get(name, ([], {}))
+    if len(names) != len(params) and len(earlier) == len(params):
+        names = earlier  # a set measured by an earlier suite than benchmarks.json describes
+    elif len(names) != len(params) and len(_KNOWN_PARAM_NAMES.get(name, [])) == len(params):
+        names = _KNOWN_PARAM_NAMES[name]  # a newer set than benchmarks.json describes
+    defaults = earlier_defaults if earlier and list(names) == earlier else {}
     if len(names) != len(params):
         if params:
             return []  # a benchmark we cannot label cannot be reported
         names = []
-    if not set(_KNOWN_PARAM_NAMES.get(name, [])) <= set(names):
+    if not set(_KNOWN_PARAM_NAMES.get(name, [])) <= set(names) | set(defaults):
         return []  # nor can one of the suite's without its parameters (another version of it)
     combos = list(itertools.product(*[[_literal(v) for v in values] for values in params]))
     values = row.get("result")
@@ -304,8 +320,9 @@ def _points(path: Path, name: str, row: dict, benchmark: dict) -> list[dict]:
                                      else None)
     points = []
     for index, combo in enumerate(combos):
-        labels = dict(zip(names, combo, strict=True))
+        labels = {**defaults, **dict(zip(names, combo, strict=True))}
         point = {"benchmark": name, "metric": metric, "unit": unit,
+                 "work_us": _work_us(labels.get("work_us")),
                  "backend": labels.get("backend", labels.get("mechanism")),
                  "size_bytes": _to_int(labels.get("size_bytes", labels.get("size"))),
                  "producers": None, "consumers": None, "procs": None}
@@ -341,6 +358,11 @@ def _points(path: Path, name: str, row: dict, benchmark: dict) -> list[dict]:
                 point["mb_per_s"] = point["msgs_per_s"] * point["size_bytes"] / 1e6
         points.append(point)
     return points
+
+
+def _work_us(value: object) -> float:
+    """µs of work per message; none for benchmarks without it (latency, fidelity)."""
+    return float(value) if _is_number(value) and value >= 0 else math.nan
 
 
 def _well_labelled(name: str, point: dict) -> bool:

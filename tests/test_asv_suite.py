@@ -20,10 +20,12 @@ def test_benchmark_modules_import_and_cover_every_backend():
     from benchmarks import bench_fidelity, bench_latency, bench_throughput
     assert bench_throughput.Throughput.params[0] == backends.names()
     assert bench_latency.Latency.params[0] == backends.names()
-    assert bench_throughput.Throughput.param_names == ["backend", "size_bytes", "procs"]
+    assert bench_throughput.Throughput.param_names == ["backend", "size_bytes", "procs",
+                                                       "work_us"]
     sizes = bench_throughput.Throughput.params[1]
     assert {64, 1024, 64 * 1024, 1024 * 1024} <= set(sizes)
-    assert {"1x1", "1x4", "4x1", "4x4"} <= set(bench_throughput.Throughput.params[2])
+    assert {"1x1", "1x4", "4x1", "2x2", "4x4"} <= set(bench_throughput.Throughput.params[2])
+    assert {0, 20} <= set(bench_throughput.Throughput.params[3])
     assert bench_latency.Latency.unit == "us"
     from backends.measure import fidelity
     assert set(fidelity.mechanisms()) <= set(bench_fidelity.Fidelity.params[0])
@@ -35,7 +37,7 @@ def test_unavailable_backend_is_skipped_not_failed():
     backends.register("asv-test-missing", "no_such_module_anywhere:Backend")
     try:
         with pytest.raises(NotImplementedError):
-            Throughput().setup("asv-test-missing", 64, "1x1")
+            Throughput().setup("asv-test-missing", 64, "1x1", 0)
     finally:
         backends.registry._registered.pop("asv-test-missing")
 
@@ -74,7 +76,7 @@ def test_quick_asv_run_saves_a_value_for_every_backend(tmp_path, asv_config):
     run = _asv(tmp_path, "run", "--config", str(asv_config), "--python=same", "--quick",
                "--set-commit-hash", _commit(),
                "-b", r"Throughput(Cost)?\.(time_batch|track_cpu_us_per_msg)\('[^']+', 64, "
-                     r"'1x1'\)",
+                     r"'1x1', 0\)",
                "-b", r"Latency.track_rtt_p(50|99)_us\('[^']+', 64\)")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     files = [f for f in (tmp_path / "results").glob("*/*.json") if f.name != "machine.json"]
@@ -86,7 +88,7 @@ def test_quick_asv_run_saves_a_value_for_every_backend(tmp_path, asv_config):
     params = throughput[1]
     values = dict(zip((tuple(p) for p in _product(params)), throughput[0], strict=True))
     for name in available:
-        seconds = values[(repr(name), "64", "'1x1'")]
+        seconds = values[(repr(name), "64", "'1x1'", "0")]
         assert isinstance(seconds, float) and 0 < seconds < 60, (name, seconds)
         # the timer is the harness's clock: a batch at 64 B is at most a few seconds' work
         assert grid.batch_messages(64) / seconds > 100
@@ -94,7 +96,7 @@ def test_quick_asv_run_saves_a_value_for_every_backend(tmp_path, asv_config):
     cost = results["bench_throughput.ThroughputCost.track_cpu_us_per_msg"]
     costs = dict(zip((tuple(p) for p in _product(cost[1])), cost[0], strict=True))
     for name in available:
-        assert 0 < costs[(repr(name), "64", "'1x1'")] < 1e4, (name, costs)
+        assert 0 < costs[(repr(name), "64", "'1x1'", "0")] < 1e4, (name, costs)
 
     def latency(metric):
         stored = results[f"bench_latency.Latency.track_rtt_{metric}_us"]
@@ -132,7 +134,8 @@ def _suite(tmp_path: Path, config: Path, *args: str) -> subprocess.CompletedProc
 
 
 #: The tiniest grid that still has a throughput point and its CPU cost: pipe, 64 B, 1x1.
-TINY = ["-q", "-b", r"Throughput(Cost)?\.(time_batch|track_cpu_us_per_msg)\('pipe', 64, '1x1'\)"]
+TINY = ["-q", "-b",
+        r"Throughput(Cost)?\.(time_batch|track_cpu_us_per_msg)\('pipe', 64, '1x1', 0\)"]
 
 
 @pytest.mark.timeout(400)
@@ -152,7 +155,7 @@ def test_two_labelled_runs_give_two_result_sets_and_a_comparison(tmp_path, asv_c
                                if f.name != "machine.json").read_text())
         cost = data["results"]["bench_throughput.ThroughputCost.track_cpu_us_per_msg"]
         values = dict(zip(_product(cost[1]), cost[0], strict=True))
-        assert 0 < values["'pipe'", "64", "'1x1'"] < 1e4, cost
+        assert 0 < values["'pipe'", "64", "'1x1'", "0"] < 1e4, cost
         # the environment record, per label, where asv does not read it
         record = json.loads((tmp_path / "ipc-bench-environment" / f"{machine}.json").read_text())
         assert record["label"] == machine.rsplit("-", 1)[1]

@@ -376,13 +376,31 @@ def test_recommend_honours_required_capabilities(frame, ok):
         reports.recommend(frame, 64, 1, 1, require=["crosshost"], capabilities=capabilities)
 
 
-def test_recommend_falls_back_to_the_nearest_point_and_says_so(frame, ok):
-    size = int(ok["size_bytes"].min())
-    choice = reports.recommend(frame, size * 3, 1, 1)  # 3x a measured size is never measured
+def test_recommend_interpolates_log_log_between_measured_points_and_says_so(frame, ok):
+    sizes = sorted(int(s) for s in ok["size_bytes"].unique())
+    low, high = sizes[0], sizes[1]
+    asked = int(round((low * high) ** 0.5))  # halfway on a log scale
+    choice = reports.recommend(frame, asked, 1, 1)
     assert not choice.exact
-    assert choice.measured_size_bytes in set(ok["size_bytes"])
-    assert any("was not measured; using the nearest measured point" in n for n in choice.notes)
-    assert "Note:" in choice.text() and "nearest measured point" in choice.text()
+    assert choice.basis == [f"{format_size(low)} 1x1 0µs", f"{format_size(high)} 1x1 0µs"]
+    assert any("interpolated log-log between the measured sizes" in n for n in choice.notes)
+    assert "Note:" in choice.text() and "(interpolated)" in choice.reason
+    at = ok[ok["procs"] == "1x1"].set_index(["backend", "size_bytes"])["msgs_per_s"]
+    for row in choice.ranking.itertuples():  # the geometric mean of the two measured rates
+        expected = (at[(row.backend, low)] * at[(row.backend, high)]) ** 0.5
+        assert row.msgs_per_s == pytest.approx(expected, rel=1e-3)
+    assert choice.as_dict()["interpolated"] is True
+
+
+def test_recommend_refuses_to_extrapolate_in_one_line(capsys, ok):
+    biggest = int(ok["size_bytes"].max())
+    for args, fragment in (
+            (["--size", str(biggest * 2), "--procs", "1x1"], "message size"),
+            (["--size", "64", "--procs", "64x64"], "outside the measured process counts"),
+            (["--size", "64", "--procs", "1x1", "--work-us", "20"], "work per message 20 µs")):
+        assert main(["recommend", *args, "--results", str(DATA)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "not extrapolating" in err and fragment in err, err
 
 
 def test_recommend_command(capsys, ok):
@@ -768,6 +786,64 @@ def test_only_the_result_set_of_that_commit_gets_the_versions(tmp_path, ok):
     older = sets.drop(index=newer)
     assert older["measured_pyzmq"].isna().all()
     assert older["environment_note"].str.contains("describes commit c0ffee00").all()
+
+
+def test_recommend_interpolates_work_linearly_in_time_per_message(frame, ok):
+    point = ok.iloc[0]
+    worked = ok.copy()
+    worked["work_us"] = 20.0
+    worked["msgs_per_s"] = worked["msgs_per_s"] / 4  # work made every message 4x slower
+    both = pd.concat([frame, worked], ignore_index=True)
+    size, p, c = int(point["size_bytes"]), int(point["producers"]), int(point["consumers"])
+    at = ok[(ok["size_bytes"] == size) & (ok["procs"] == point["procs"])]
+    alone = at.set_index("backend")["msgs_per_s"]
+    assert reports.recommend(both, size, p, c, work_us=20).exact
+    choice = reports.recommend(both, size, p, c, work_us=10)
+    assert not choice.exact and any("linearly in time per message" in n for n in choice.notes)
+    for row in choice.ranking.itertuples():  # halfway between 1/r and 4/r seconds a message
+        assert row.msgs_per_s == pytest.approx(alone[row.backend] / 2.5, rel=1e-6)
+
+
+def with_work_levels(root: Path) -> None:
+    """Turn the stored (suite version 1) results into version 2's: work_us 0 as measured, and
+    20 µs taking twice the time."""
+    benchmarks_file = root / "benchmarks.json"
+    benchmarks = json.loads(benchmarks_file.read_text())
+    benchmarks[THROUGHPUT]["param_names"].append("work_us")
+    benchmarks[THROUGHPUT]["params"].append(["0", "20"])
+    benchmarks_file.write_text(json.dumps(benchmarks))
+    source = result_file(root)
+    data = json.loads(source.read_text())
+    row = data["results"][THROUGHPUT]
+    count = len(row[0])
+    for column, values in enumerate(row):
+        if isinstance(values, list) and len(values) == count and column != 1:
+            row[column] = [v * factor if isinstance(v, float) else v
+                           for v in values for factor in (1, 2)]
+    row[1].append(["0", "20"])
+    source.write_text(json.dumps(data))
+
+
+def test_sets_with_and_without_work_per_message_are_both_read(tmp_path, frame, ok):
+    root = copy_results(tmp_path)
+    with_work_levels(root)
+    worked = reports.load_results(root)
+    points = worked[worked["metric"] == "batch_seconds"]
+    assert sorted(points["work_us"].unique()) == [0, 20]
+    assert frame.loc[frame["metric"] == "batch_seconds", "work_us"].eq(0).all()  # version 1
+    alone = points[(points["work_us"] == 0) & (points["status"] == "ok")]
+    assert sorted(alone["msgs_per_s"]) == pytest.approx(sorted(ok["msgs_per_s"]))
+    point = ok.iloc[0]
+    size, p, c = int(point["size_bytes"]), int(point["producers"]), int(point["consumers"])
+    choice = reports.recommend(worked, size, p, c, work_us=20)
+    assert choice.exact and choice.as_dict()["work_us"] == 20
+    at = ok[(ok["size_bytes"] == size) & (ok["procs"] == point["procs"])]
+    assert choice.ranking.set_index("backend")["msgs_per_s"].to_dict() == pytest.approx(
+        (at.set_index("backend")["msgs_per_s"] / 2).to_dict())
+    files = reports.write_report(worked, tmp_path / "report")
+    text = files.markdown.read_text()
+    assert "## Work per message" in text and "(0.50x)" in text
+    assert text.count("## Throughput") == 1
 
 
 # --- CPU cost, labels -----------------------------------------------------------------------------

@@ -34,6 +34,11 @@ class ThroughputResult:
     cpu_cores: float | None = None  # cpu_seconds / seconds: the average number of busy cores
     placement: str = "none"  # how workers were pinned: none, spread or shared
     cpu_sets: dict[str, list[int]] | None = None  # worker name -> the CPUs it ran on
+    # Work per message (backends.measure.work): µs of CPU per message on work_side, and the
+    # CPU that work was calibrated to take in all (None until counted), part of cpu_seconds.
+    work_us: float = 0
+    work_side: str = "consumer"
+    work_cpu_seconds: float | None = None
 
     def to_json(self) -> dict:
         return {"kind": "throughput", **asdict(self)}

@@ -7,7 +7,7 @@ from array import array
 
 from backends import grid
 from backends.errors import UsageError
-from backends.measure import workers
+from backends.measure import work, workers
 from backends.measure.check import MIN_SIZE_BYTES
 from backends.measure.point import DEFAULT_TIMEOUT_SECONDS, Point, PointFailed
 from backends.measure.results import (
@@ -58,6 +58,15 @@ def _check_size(size_bytes: int) -> None:
                          f"{grid.format_size(grid.MAX_SIZE_BYTES)}")
 
 
+def _check_work(work_us, work_side: str) -> None:
+    if not isinstance(work_us, int | float) or isinstance(work_us, bool) \
+            or not 0 <= work_us <= work.MAX_WORK_US:
+        raise UsageError(f"work per message must be from 0 to {work.MAX_WORK_US:,} µs, "
+                         f"not {work_us!r}")
+    if work_side not in work.SIDES:
+        raise UsageError(f"work side must be one of {', '.join(work.SIDES)}, not {work_side!r}")
+
+
 def _check_amount(messages, seconds, producers: int) -> None:
     if (messages is None) == (seconds is None):
         raise UsageError("give exactly one of messages and seconds")
@@ -77,8 +86,10 @@ class ThroughputRun:
     def __init__(self, backend, size_bytes: int, producers: int = 1, consumers: int = 1, *,
                  messages: int | None = None, seconds: float | None = None,
                  timeout: float = DEFAULT_TIMEOUT_SECONDS, context=None,
-                 maxsize: int | str | None = AUTO, pin: str | None = None):
+                 maxsize: int | str | None = AUTO, pin: str | None = None, work_us: float = 0,
+                 work_side: str = "consumer"):
         _check_size(size_bytes)
+        _check_work(work_us, work_side)
         if not isinstance(timeout, int | float) or not timeout > 0:
             raise UsageError(f"timeout must be a number of seconds > 0, not {timeout!r}")
         grid.check_count("producers", producers)
@@ -92,7 +103,10 @@ class ThroughputRun:
         self.messages, self.seconds, self.maxsize = messages, seconds, maxsize
         self.result = ThroughputResult(self.point.backend.name, size_bytes, producers, consumers,
                                        start_method=self.point.context.get_start_method(),
-                                       placement=self.point.placement, maxsize=maxsize)
+                                       placement=self.point.placement, maxsize=maxsize,
+                                       work_us=work_us, work_side=work_side)
+        # Sized here, once, so that every worker of the point does the same work.
+        self.work_bytes = work.work_bytes(work_us)
 
     def start(self) -> ThroughputRun:
         self.point.start(self._spawn_all)
@@ -101,22 +115,26 @@ class ThroughputRun:
     def _spawn_all(self) -> None:
         channel = self.point.open(self.producers, self.consumers, self.maxsize)
         shares = _split(self.messages, self.producers) if self.messages else None
+        producers_work, consumers_work = work.sides(self.result.work_side)
         for index in range(self.producers):
             self.point.spawn(f"producer-{index}", workers.produce, channel, index, self.size_bytes,
                              shares[index] if shares else None, self.seconds,
-                             self.point.finished_event)
+                             self.point.finished_event, self.work_bytes if producers_work else 0)
         expected = max(shares) if shares else 0
         self.point.finish_after = {f"consumer-{index}" for index in range(self.consumers)}
         for index in range(self.consumers):
             self.point.spawn(f"consumer-{index}", workers.consume, channel, index, self.size_bytes,
-                             self.producers, expected)
+                             self.producers, expected, self.work_bytes if consumers_work else 0)
 
     def go(self) -> ThroughputResult:
         reports = self.point.go()
         producers = [reports[f"producer-{i}"] for i in range(self.producers)]
         consumers = [reports[f"consumer-{j}"] for j in range(self.consumers)]
-        tally(self.result, producers, consumers)
-        return account_cpu(self.result, reports, self.point.helper_cpu_seconds)
+        result = tally(self.result, producers, consumers)
+        producers_work, consumers_work = work.sides(result.work_side)
+        worked = producers_work * result.messages + consumers_work * result.delivered
+        result.work_cpu_seconds = worked * result.work_us / 1e6
+        return account_cpu(result, reports, self.point.helper_cpu_seconds)
 
     def close(self) -> None:
         self.point.close()

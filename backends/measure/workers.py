@@ -22,6 +22,7 @@ from array import array
 
 from backends.measure.check import HEADER, KEEP_MAX_BYTES, Check, body
 from backends.measure.point import PointFailed, ready, wait_finished
+from backends.measure.work import Work
 
 #: Producers running for --seconds look at the clock once per this many messages.
 CLOCK_EVERY = 64
@@ -29,8 +30,12 @@ CLOCK_EVERY = 64
 KEEP_TOTAL_BYTES = 256 * 1024**2
 
 
-def produce(report, go, channel, index, size_bytes, count, seconds, finished=None):
+def produce(report, go, channel, index, size_bytes, count, seconds, finished=None,
+            work_bytes=0):
     sender = channel.sender(index)
+    # With work per message, each message is sent after its work (see backends.measure.work);
+    # without, the loops stay as they are: no cost for work not asked for.
+    work = Work(work_bytes).before if work_bytes else None
     send_many, pack, template = sender.send_many, HEADER.pack, body(index, size_bytes)
     clock = time.perf_counter
     if not ready(report, go):
@@ -38,12 +43,14 @@ def produce(report, go, channel, index, size_bytes, count, seconds, finished=Non
     cpu = time.process_time()
     start = clock()
     if count is not None:
-        send_many(pack(index, seq) + template for seq in range(count))
+        messages = (pack(index, seq) + template for seq in range(count))
+        send_many(messages if work is None else work(messages))
         sent = count
     else:
         sent, stop = 0, start + seconds
         while clock() < stop:
-            send_many(pack(index, seq) + template for seq in range(sent, sent + CLOCK_EVERY))
+            messages = (pack(index, seq) + template for seq in range(sent, sent + CLOCK_EVERY))
+            send_many(messages if work is None else work(messages))
             sent += CLOCK_EVERY
     sender.close()
     if finished is not None:
@@ -52,7 +59,7 @@ def produce(report, go, channel, index, size_bytes, count, seconds, finished=Non
     return {"sent": sent, "start": start, "cpu_seconds": cpu}
 
 
-def consume(report, go, channel, index, size_bytes, producers, expected):
+def consume(report, go, channel, index, size_bytes, producers, expected, work_bytes=0):
     receiver = channel.receiver(index)
     clock = time.perf_counter
     check = Check(size_bytes, producers, expected)
@@ -61,13 +68,15 @@ def consume(report, go, channel, index, size_bytes, producers, expected):
     # check is small next to the copy, and keeping them would add page faults to the timing.
     keep = size_bytes <= KEEP_MAX_BYTES and expected * producers * size_bytes <= KEEP_TOTAL_BYTES
     last = None
+    work = Work(work_bytes) if work_bytes else None
     if not ready(report, go):
         return None
     cpu = time.process_time()
-    if receiver.joinable:
+    if receiver.joinable or work is not None:
         # A joinable backend's consumer acknowledges every message (task_done: XACK, or
-        # JoinableQueue's count), as its users do, and the clock includes it.
-        last, kept = _consume_acknowledged(receiver, check, keep, clock)
+        # JoinableQueue's count), as its users do, and the clock includes it. Work per
+        # message comes after receiving it and before taking the next.
+        last, kept = _consume_each(receiver, check, keep, clock, work)
         cpu = time.process_time() - cpu
         for message in kept:
             check(message)
@@ -92,15 +101,19 @@ def consume(report, go, channel, index, size_bytes, producers, expected):
     return {**check.totals(), "last": last, "cpu_seconds": cpu}
 
 
-def _consume_acknowledged(receiver, check, keep: bool, clock):
-    task_done, last, kept = receiver.task_done, None, []
+def _consume_each(receiver, check, keep: bool, clock, work=None):
+    task_done = receiver.task_done if receiver.joinable else None
+    last, kept = None, []
     for message in receiver:
-        task_done()
+        if task_done is not None:
+            task_done()
         last = clock()
         if keep:
             kept.append(message)
         else:
             check(message)
+        if work is not None:
+            work()
         del message  # not held while the next one arrives (see consume)
     return last, kept
 

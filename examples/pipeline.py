@@ -1,0 +1,163 @@
+"""An application to check a recommendation against: producers read chunks, consumers process them.
+
+    python examples/pipeline.py pipe --size 64KiB --procs 2x2 --work-us 20
+
+Each producer reads the input in chunks of --size bytes and sends every chunk over the chosen
+backend; each consumer checksums what it receives with zlib.crc32 until the end of stream, which
+the interface delivers once every producer has closed its sender. The consumers' processing is
+zlib.crc32 over --work-us µs worth of bytes (calibrated on this machine): the chunk's own, then
+a 64 KiB block of the consumer's for what is left when the chunk is smaller than that; or over
+the whole chunk once if --work-us is not given. It prints
+the throughput in chunks/s and MB/s (MB = 10^6 bytes), or one JSON object with --json.
+
+Written against the public API only: backends.get(name).open(...), real processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import sys
+import tempfile
+import time
+import zlib
+
+import backends
+from backends.grid import batch_messages, format_size, parse_procs, parse_size
+
+INPUT_MAX_BYTES = 16 * 1024**2  # the made-up input: producers re-read it if they need more
+
+
+def make_input(size_bytes: int, count: int) -> str:
+    """A temporary input file (producers wrap around it): one random MiB, repeated."""
+    total = max(size_bytes, min(size_bytes * count, INPUT_MAX_BYTES))
+    block = os.urandom(1024**2)
+    handle, path = tempfile.mkstemp(prefix="ipc-bench-pipeline-")
+    with os.fdopen(handle, "wb") as file:
+        for _ in range(0, total, len(block)):
+            file.write(block)
+        file.truncate(total)
+    return path
+
+
+def calibrate() -> float:
+    """Bytes zlib.crc32 checksums per µs here, from the fastest of a few tries."""
+    block = os.urandom(64 * 1024)
+    fastest = float("inf")
+    for _ in range(32):
+        start = time.perf_counter()
+        zlib.crc32(block)
+        fastest = min(fastest, time.perf_counter() - start)
+    return len(block) / (fastest * 1e6)
+
+
+def produce(channel, index, path, size_bytes, count, ready, go):
+    with channel.sender(index) as sender, open(path, "rb", buffering=1024**2) as source:
+        ready.wait(60)
+        go.wait(60)
+        for _ in range(count):
+            chunk = source.read(size_bytes)
+            if len(chunk) < size_bytes:  # end of the input: start again from its beginning
+                source.seek(0)
+                chunk = source.read(size_bytes)
+            sender.send(chunk)
+
+
+def consume(channel, index, work_bytes, results, ready, go):
+    block = memoryview(os.urandom(64 * 1024))  # checksummed in 64 KiB calls, as calibrated
+    with channel.receiver(index) as receiver:
+        ready.wait(60)
+        go.wait(60)
+        count, crc, last = 0, 0, None
+        for chunk in receiver:  # until the end of stream
+            if work_bytes is None:
+                crc = zlib.crc32(chunk, crc)
+            elif work_bytes:
+                part = memoryview(chunk)[:work_bytes]
+                crc = zlib.crc32(part, crc)
+                left = work_bytes - len(part)
+                while left > 0:
+                    part = block[:left]
+                    crc = zlib.crc32(part, crc)
+                    left -= len(part)
+            count += 1
+            last = time.perf_counter()
+        results.put((index, count, crc, last))
+
+
+def run(backend: str, size_bytes: int, producers: int, consumers: int, messages: int,
+        work_us: float | None, context) -> dict:
+    ctx = mp.get_context(context)
+    work_bytes = None if work_us is None else round(work_us * calibrate())
+    shares = [messages // producers + (i < messages % producers) for i in range(producers)]
+    path = make_input(size_bytes, max(shares))
+    ready, go = ctx.Barrier(producers + consumers + 1), ctx.Event()
+    results = ctx.Queue()
+    try:
+        with backends.get(backend).open(producers, consumers, context=ctx) as channel:
+            workers = [ctx.Process(target=produce, args=(channel, i, path, size_bytes,
+                                                         shares[i], ready, go), daemon=True)
+                       for i in range(producers)]
+            workers += [ctx.Process(target=consume, args=(channel, j, work_bytes, results,
+                                                          ready, go), daemon=True)
+                        for j in range(consumers)]
+            for worker in workers:
+                worker.start()
+            ready.wait(60)  # every worker has its end of the channel: start the clock
+            start = time.perf_counter()
+            go.set()
+            reports = [results.get(timeout=120) for _ in range(consumers)]
+            for worker in workers:
+                worker.join(60)
+            failed = [w.name for w in workers if w.exitcode != 0]
+    finally:
+        for worker in workers if "workers" in locals() else ():
+            if worker.is_alive():  # after a failure: nothing is left running
+                worker.kill()
+                worker.join(5)
+        os.unlink(path)
+    received = sum(r[1] for r in reports)
+    if failed or received != messages:
+        raise SystemExit(f"pipeline failed: {received} of {messages} chunks received; "
+                         f"workers that failed: {', '.join(failed) or 'none'}")
+    seconds = max(r[3] for r in reports if r[3] is not None) - start
+    return {"backend": backend, "size": size_bytes, "producers": producers,
+            "consumers": consumers, "work_us": work_us, "chunks": received,
+            "seconds": seconds, "msgs_per_s": received / seconds,
+            "mb_per_s": received * size_bytes / seconds / 1e6}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("backend", help=f"one of: {', '.join(backends.names())}")
+    parser.add_argument("--size", default="64KiB", help="chunk size (default 64KiB)")
+    parser.add_argument("--procs", default="2x2", help="producers x consumers (default 2x2)")
+    parser.add_argument("--work-us", type=float, default=None,
+                        help="µs of zlib.crc32 per chunk on each consumer (default: one crc32 "
+                             "of the whole chunk)")
+    parser.add_argument("--messages", type=int, default=None,
+                        help="chunks in all (default: about 64 MiB worth, 64 to 10,000)")
+    parser.add_argument("--start-method", default=None, choices=["fork", "spawn", "forkserver"])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    size_bytes = parse_size(args.size)
+    producers, consumers = parse_procs(args.procs)
+    messages = args.messages or batch_messages(size_bytes)
+    result = run(args.backend, size_bytes, producers, consumers, messages, args.work_us,
+                 args.start_method)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        work = ("one crc32 per chunk" if args.work_us is None
+                else f"{args.work_us:g} µs of crc32 per chunk")
+        print(f"{args.backend}: {result['msgs_per_s']:,.0f} chunks/s, "
+              f"{result['mb_per_s']:,.1f} MB/s ({result['chunks']:,} chunks of "
+              f"{format_size(size_bytes)}, {producers}x{consumers}, {work}, "
+              f"{result['seconds']:.3f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

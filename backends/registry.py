@@ -22,6 +22,7 @@ BUILTIN: dict[str, str] = {
     "manager-queue": "backends.mechanisms.manager_queue:ManagerQueueBackend",
     "zmq-ipc": "backends.mechanisms.zeromq:ZmqIpcBackend",
     "zmq-tcp": "backends.mechanisms.zeromq:ZmqTcpBackend",
+    "simple-queue": "backends.mechanisms.simple_queue:SimpleQueueBackend",
 }
 
 _registered: dict[str, str | type[Backend]] = dict(BUILTIN)

@@ -23,6 +23,7 @@ BUILTIN: dict[str, str] = {
     "zmq-ipc": "backends.mechanisms.zeromq:ZmqIpcBackend",
     "zmq-tcp": "backends.mechanisms.zeromq:ZmqTcpBackend",
     "simple-queue": "backends.mechanisms.simple_queue:SimpleQueueBackend",
+    "unix-socket": "backends.mechanisms.unix_socket:UnixSocketBackend",
 }
 
 _registered: dict[str, str | type[Backend]] = dict(BUILTIN)

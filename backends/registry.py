@@ -23,6 +23,7 @@ BUILTIN: dict[str, str] = {
     "zmq-ipc": "backends.mechanisms.zeromq:ZmqIpcBackend",
     "zmq-tcp": "backends.mechanisms.zeromq:ZmqTcpBackend",
     "simple-queue": "backends.mechanisms.simple_queue:SimpleQueueBackend",
+    "posix-mq": "backends.mechanisms.posix_mq:PosixMqBackend",
     "unix-socket": "backends.mechanisms.unix_socket:UnixSocketBackend",
 }
 

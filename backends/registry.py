@@ -24,6 +24,7 @@ BUILTIN: dict[str, str] = {
     "zmq-tcp": "backends.mechanisms.zeromq:ZmqTcpBackend",
     "simple-queue": "backends.mechanisms.simple_queue:SimpleQueueBackend",
     "posix-mq": "backends.mechanisms.posix_mq:PosixMqBackend",
+    "faster-fifo": "backends.mechanisms.faster_fifo_queue:FasterFifoBackend",
     "unix-socket": "backends.mechanisms.unix_socket:UnixSocketBackend",
 }
 

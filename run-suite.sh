@@ -33,6 +33,8 @@ asv run --python=same --set-commit-hash "$commit" --show-stderr "${args[@]+"${ar
 machine_dir=".asv/results/$(python -c 'import platform; print(platform.node())')"
 if [ -d "$machine_dir" ]; then
   python -m backends.measure.machine --commit "$commit" > "$machine_dir/ipc-bench-environment.json"
+  # Each backend's declared largest payload: the report tells skipped points above it apart.
+  python -m backends list --json > "$machine_dir/ipc-bench-backends.json"
 fi
 # asv exits 2 when some benchmark failed: the report still shows every point that passed.
 ipc-bench report --results .asv/results --out report || status=$?

@@ -46,7 +46,7 @@ class Throughput:
 
     def setup(self, backend, size_bytes, procs):
         producers, consumers = parse_procs(procs)
-        skip_unless_runnable(backend, producers, consumers)
+        skip_unless_runnable(backend, producers, consumers, size_bytes)
         self.run = ThroughputRun(backend, size_bytes, producers, consumers,
                                  messages=grid.batch_messages(size_bytes),
                                  timeout=POINT_TIMEOUT).start()

@@ -25,6 +25,7 @@ BUILTIN: dict[str, str] = {
     "simple-queue": "backends.mechanisms.simple_queue:SimpleQueueBackend",
     "posix-mq": "backends.mechanisms.posix_mq:PosixMqBackend",
     "faster-fifo": "backends.mechanisms.faster_fifo_queue:FasterFifoBackend",
+    "iceoryx2": "backends.mechanisms.iceoryx2_pubsub:Iceoryx2Backend",
     "unix-socket": "backends.mechanisms.unix_socket:UnixSocketBackend",
 }
 

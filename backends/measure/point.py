@@ -167,6 +167,15 @@ class Point:
             if process.exitcode is not None:
                 raise PointFailed(f"{helper} (pid {process.pid}) died with "
                                   f"{describe_exit(process.exitcode)}")
+        if what.startswith("failed:"):
+            # A worker that reports an error may only be the first to notice that another was
+            # killed (a connection ended under it): the killed one is the cause, named.
+            for other, process in self.workers.items():
+                if other != name:
+                    process.join(0.1 if process.exitcode is None else 0)
+                    if process.exitcode is not None and process.exitcode < 0:
+                        raise PointFailed(f"{other} (pid {process.pid}) died with "
+                                          f"{describe_exit(process.exitcode)}")
         pid = (self.workers.get(name) or self._helpers()[name]).pid
         raise PointFailed(f"{name} (pid {pid}) {what}")
 

@@ -196,3 +196,16 @@ def test_raw_loop_carries_every_message(name, method):
         results.close()
     assert got == [seq.to_bytes(4, "little") * (size // 4) for seq in range(count)]
     assert (producer.exitcode, consumer.exitcode) == (0, 0)
+
+
+@pytest.mark.parametrize("module, library, extra", [
+    ("posix_mq", "posix_ipc", "posix-mq"), ("faster_fifo_queue", "faster_fifo", "faster-fifo"),
+    ("iceoryx2_pubsub", "iox2", "iceoryx2")])
+def test_without_its_package_a_backend_says_what_to_install(monkeypatch, module, library, extra):
+    import importlib
+    mechanism = importlib.import_module(f"backends.mechanisms.{module}")
+    monkeypatch.setattr(mechanism, library, None)
+    name = extra
+    assert f"pip install 'ipc-bench[{extra}]'" in backends.unavailable(name)
+    with pytest.raises(backends.BackendUnavailableError, match=r"ipc-bench\[" + extra):
+        backends.get(name)

@@ -62,6 +62,7 @@ INITIAL_SLICE_BYTES = 4096  # a publisher's first segment; it grows by powers of
 
 def _node(directory: str):
     """A node whose services live under ``directory`` and in /dev/shm segments named after it."""
+    iox2.set_log_level_from_env_or(iox2.LogLevel.Error)  # not a notice per node on stderr
     config = iox2.config.default()
     config.global_cfg.prefix = iox2.FileName.new(os.path.basename(directory) + "_")
     config.global_cfg.root_path = iox2.Path.new(directory + "/")

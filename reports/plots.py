@@ -135,35 +135,44 @@ def plot_throughput(frame: pd.DataFrame, y: str = "mb_per_s") -> Figure:
 
 
 def plot_latency(frame: pd.DataFrame) -> Figure:
-    """Round-trip latency against message size: the p50 line, a band up to p99, per backend."""
+    """Round-trip latency against message size: the p50 line, a band up to p99, per backend;
+    a panel per family (a dozen p99 bands in one plot hide each other), on one scale."""
     rows = only_set(frame)
     rows = rows[rows["metric"].isin(["rtt_p50_us", "rtt_p99_us"]) & (rows["status"] == "ok")]
-    fig = Figure(figsize=(7, 4.2), layout="constrained")
-    ax = fig.subplots()
     if rows.empty:
-        return _empty(fig, ax, "no latency results")
+        fig = Figure(figsize=(7, 4.2), layout="constrained")
+        return _empty(fig, fig.subplots(), "no latency results")
     table = rows.pivot_table(index=["backend", "size_bytes"], columns="metric", values="value")
     backends = ordered_backends(table.index.get_level_values("backend").unique())
-    for backend in backends:
-        line = table.loc[backend].sort_index()
-        sizes = line.index.astype(float)
-        style = backend_style(backend, backends)
-        color = style["color"]
-        if "rtt_p50_us" in line:
-            ax.plot(sizes, line["rtt_p50_us"], label=backend, **style)
-        if "rtt_p50_us" in line and "rtt_p99_us" in line:
-            ax.fill_between(sizes, line["rtt_p50_us"], line["rtt_p99_us"], color=color,
-                            alpha=0.1, linewidth=0)
-            ax.plot(sizes, line["rtt_p99_us"], linestyle=":", linewidth=1, color=color,
-                    label=f"_{backend} p99")
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    _size_ticks(ax, rows["size_bytes"])
-    ax.set_xlabel("message size")
-    ax.set_ylabel("round trip, µs (line p50, band to dotted p99)")
-    ax.grid(True, which="major", alpha=0.3)
-    family_legend(fig, [ax])
-    ax.set_title("Ping-pong latency against message size")
+    families = [label for label in FAMILIES if any(family(b) == label for b in backends)]
+    columns = min(len(families), 2)
+    panels = (len(families) + columns - 1) // columns
+    fig = Figure(figsize=(4.6 * columns + 1.6, 3.2 * panels), layout="constrained")
+    axes = fig.subplots(panels, columns, squeeze=False, sharex=True, sharey=True).ravel()
+    for ax, label in zip(axes, families, strict=False):
+        for backend in (b for b in backends if family(b) == label):
+            line = table.loc[backend].sort_index()
+            sizes = line.index.astype(float)
+            style = backend_style(backend, backends)
+            if "rtt_p50_us" in line:
+                ax.plot(sizes, line["rtt_p50_us"], label=backend, **style)
+            if "rtt_p50_us" in line and "rtt_p99_us" in line:
+                ax.fill_between(sizes, line["rtt_p50_us"], line["rtt_p99_us"],
+                                color=style["color"], alpha=0.12, linewidth=0)
+                ax.plot(sizes, line["rtt_p99_us"], linestyle=":", linewidth=1,
+                        color=style["color"], label=f"_{backend} p99")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        _size_ticks(ax, rows["size_bytes"])
+        ax.set_title(label)
+        ax.set_xlabel("message size")
+        ax.grid(True, which="major", alpha=0.3)
+    for ax in axes[len(families):]:
+        ax.set_visible(False)
+    for ax in axes[::columns]:
+        ax.set_ylabel("round trip, µs")
+    family_legend(fig, axes)
+    fig.suptitle("Ping-pong latency (line p50, band to dotted p99)")
     return fig
 
 

@@ -54,6 +54,16 @@ def _parser() -> argparse.ArgumentParser:
                      metavar="S", help="seconds before a point fails (default %(default)s)")
     run.add_argument("--start-method", choices=["fork", "spawn", "forkserver"], default=None,
                      help="how workers start (default: multiprocessing's)")
+    run.add_argument("-o", "--option", action="append", default=[], dest="options",
+                     metavar="[BACKEND.]KEY=VALUE",
+                     help="a backend option, for the selected backends that take KEY, or "
+                     "for BACKEND alone (e.g. -o redis-list.url=redis://host:6379/0); "
+                     "repeatable")
+    run.add_argument("--pin", default="none", metavar="spread|shared|none",
+                     help="where workers run: spread, each on its own CPU (producers first, "
+                     "round robin over the usable CPUs); shared, all on the first usable CPU; "
+                     "none, where the scheduler puts them (default); helpers and this process "
+                     "are never pinned")
     run.add_argument("--json", action="store_true", help="one JSON object per point")
 
     report_parser = commands.add_parser("report", help="write the HTML/Markdown/CSV report "
@@ -166,14 +176,41 @@ def _select_backends(text: str) -> list[str]:
     return chosen
 
 
+def _backend_options(texts: list[str], names: list[str]) -> dict[str, dict[str, str]]:
+    """``-o [BACKEND.]KEY=VALUE`` -> each selected backend's options. An unscoped key goes to
+    every selected backend that takes it, so ``-b all -o url=...`` works; a key that no
+    selected backend takes is a usage error. Values are never echoed (a URL may hold a
+    password)."""
+    chosen: dict[str, dict[str, str]] = {name: {} for name in names}
+    for text in texts:
+        target, sep, value = text.partition("=")
+        scope, _, key = target.rpartition(".")
+        if not sep or not key:
+            raise UsageError(f"-o takes KEY=VALUE or BACKEND.KEY=VALUE, not {target!r}")
+        if scope and scope not in chosen:
+            raise UsageError(f"-o {target}: backend {scope!r} is not among the selected "
+                             f"backends ({', '.join(names)})")
+        takers = [name for name in ([scope] if scope else names)
+                  if key in backends.load(name).option_defaults]
+        if not takers:
+            raise UsageError(f"-o {target}: no selected backend takes the option {key!r}")
+        for name in takers:
+            chosen[name][key] = value
+    return chosen
+
+
 def _plan(args) -> tuple[list[dict], dict]:
     """Every point of the grid, checked before anything runs."""
     harness = _harness()
     names = _select_backends(args.backends)
+    # Made now, so that a bad option value (a malformed URL) is a usage error before any point.
+    instances = {name: backends.get(name, **opts)
+                 for name, opts in _backend_options(args.options, names).items()}
     sizes = grid.parse_sizes(args.sizes, minimum=harness.MIN_SIZE_BYTES)
     options = {"timeout": _positive(args.timeout, "--timeout")}
     if args.start_method:
         options["context"] = args.start_method
+    options["pin"] = _placement(args.pin)
     messages = None if args.messages is None else _positive(args.messages, "--messages", int)
     seconds = None if args.seconds is None else _positive(args.seconds, "--seconds")
     if messages is not None and messages > grid.MAX_MESSAGES:
@@ -183,8 +220,10 @@ def _plan(args) -> tuple[list[dict], dict]:
             raise UsageError("--latency measures a 1x1 ping-pong: -p does not apply")
         if seconds is not None:
             raise UsageError("--latency takes --messages (round trips), not --seconds")
-        return [{"backend": name, "size": size, "samples": messages}
-                for name in names for size in sizes], options
+        if args.pin != "none":
+            raise UsageError("--pin applies to throughput points, not to --latency")
+        return [{"backend": name, "size": size, "samples": messages,
+                 "instance": instances[name]} for name in names for size in sizes], options
     procs = grid.parse_procs_list("1x1" if args.procs is None else args.procs)
     points = []
     for name in names:
@@ -195,11 +234,25 @@ def _plan(args) -> tuple[list[dict], dict]:
                     raise UsageError(f"--messages {messages} is fewer than one per producer "
                                      f"({producers}x{consumers})")
                 points.append({
-                    "backend": name, "size": size, "producers": producers,
+                    "backend": name, "instance": instances[name], "size": size,
+                    "producers": producers,
                     "consumers": consumers, "seconds": seconds,
                     "messages": None if seconds else messages or grid.batch_messages(size),
                     "skip": _unsupported(capabilities, producers, consumers)})
     return points, options
+
+
+def _placement(pin: str) -> str:
+    """--pin checked, and "none" (said once) where workers cannot be pinned here."""
+    from backends.measure import processes
+    if pin not in processes.PLACEMENTS:
+        raise UsageError(f"--pin must be one of {', '.join(processes.PLACEMENTS)}, not {pin!r}")
+    reason = None if pin == "none" else processes.pinning_unavailable()
+    if reason:
+        print(f"{PROG}: cannot pin workers ({reason}): running with --pin none",
+              file=sys.stderr)
+        return "none"
+    return pin
 
 
 def _unsupported(capabilities, producers: int, consumers: int) -> str | None:
@@ -213,9 +266,10 @@ def _unsupported(capabilities, producers: int, consumers: int) -> str | None:
 def _measure(point: dict, latency: bool, options: dict):
     harness = _harness()
     if latency:
-        return harness.measure_latency(point["backend"], point["size"],
+        options = {key: value for key, value in options.items() if key != "pin"}  # unpinned
+        return harness.measure_latency(point["instance"], point["size"],
                                        samples=point["samples"], **options)
-    return harness.measure_throughput(point["backend"], point["size"], point["producers"],
+    return harness.measure_throughput(point["instance"], point["size"], point["producers"],
                                       point["consumers"], messages=point["messages"],
                                       seconds=point["seconds"], **options)
 
@@ -252,10 +306,11 @@ def run_command(args) -> int:
                 result = _measure(point, args.latency, options)
                 results.append(result)
                 if args.json:
-                    print(json.dumps({**result.to_json(), "machine": machine}), flush=True)
+                    print(json.dumps({**result.to_json(), **point["instance"].result_notes(),
+                                      "machine": machine}), flush=True)
                 if not err.is_terminal:
                     err.print(f"[{number}/{len(points)}] {label}: {_status(result)}",
-                              highlight=False)
+                              highlight=False, soft_wrap=True)
                 elif result.status == "failed":
                     progress.console.print(f"[red]FAILED[/] {label}: {result.error}",
                                            highlight=False)
@@ -299,7 +354,7 @@ def _print_table(results, latency: bool, machine: dict) -> None:
     else:
         table = Table(title="throughput")
         columns = ("backend", "size", "PxC", "messages", "lost/dup/bad", "seconds", "msgs/s",
-                   "MB/s", "status")
+                   "MB/s", "CPU µs/msg", "status")
     for column in columns:
         table.add_column(column, justify="left" if column in ("backend", "status") else "right")
     for r in results:
@@ -314,13 +369,19 @@ def _print_table(results, latency: bool, machine: dict) -> None:
                           _number(r.messages),
                           "-" if r.lost is None else f"{r.lost}/{r.duplicated}/{r.corrupted}",
                           _number(r.seconds, 3), _number(r.msgs_per_s), _number(r.mb_per_s, 1),
-                          status)
+                          _number(r.cpu_us_per_msg, 2), status)
     console = _console()
     console.print(table)
     cores = machine["cpu_count"]
     note = f"{machine['cpu_model']}, {cores} cores, Python {machine['python']}"
     if not latency and any(r.producers + r.consumers > (cores or 1) for r in results):
         note += f" - points with more than {cores} processes oversubscribe the cores"
+    if not latency and results:
+        note += ("\nCPU µs/msg: CPU time of every worker and helper process over the point, "
+                 "per message delivered")
+        placements = sorted({r.placement for r in results})
+        if placements != ["none"]:
+            note += f"; workers pinned: {', '.join(placements)}"
     console.print(note, highlight=False)
 
 

@@ -321,6 +321,11 @@ class Backend:
         """None when the backend can run here, else what to install."""
         return None
 
+    def result_notes(self) -> dict[str, object]:
+        """Keys that each result of this backend adds to its JSON, about how it was measured
+        (redis: whether the server was private, and so its CPU counted)."""
+        return {}
+
     def open(self, producers: int = 1, consumers: int = 1, maxsize: int | None = None,
              context: BaseContext | str | None = None) -> Channel:
         grid.check_count("producers", producers)

@@ -27,6 +27,8 @@ BUILTIN: dict[str, str] = {
     "faster-fifo": "backends.mechanisms.faster_fifo_queue:FasterFifoBackend",
     "iceoryx2": "backends.mechanisms.iceoryx2_pubsub:Iceoryx2Backend",
     "unix-socket": "backends.mechanisms.unix_socket:UnixSocketBackend",
+    "redis-list": "backends.mechanisms.redis:RedisListBackend",
+    "redis-stream": "backends.mechanisms.redis:RedisStreamBackend",
 }
 
 _registered: dict[str, str | type[Backend]] = dict(BUILTIN)

@@ -2,6 +2,10 @@
 
 The batch is ``backends.grid.batch_messages(size_bytes)`` messages in all (about 64 MiB,
 between 64 and 10,000 messages); the report divides by the time to get messages per second.
+
+The CPU cost of each point comes from the same timed runs: each run leaves its CPU µs per
+message for ``ThroughputCost.track_cpu_us_per_msg``, which asv runs right after (benchmarks
+run in name order) and which reports their median.
 """
 
 from backends import grid
@@ -14,6 +18,8 @@ from .common import (
     PROCS,
     SIZES,
     parse_procs,
+    record,
+    recorded_median,
     skip_unless_runnable,
 )
 
@@ -61,5 +67,27 @@ class Throughput:
         self.clock.seconds += result.seconds
 
     def teardown(self, backend, size_bytes, procs):
-        if self.run is not None:  # asv tears down a skipped combination too
-            self.run.close()
+        # teardown is not part of the benchmark's version: recording here keeps time_batch's.
+        if self.run is None:  # asv tears down a skipped combination too
+            return
+        self.run.close()
+        result = self.run.result
+        if result.ok and result.cpu_us_per_msg is not None:
+            record("cpu_us_per_msg", (backend, size_bytes, procs), result.cpu_us_per_msg)
+
+
+class ThroughputCost:
+    """CPU µs per message (every worker and helper process) of the Throughput runs just
+    timed, the median of their samples; no measurement of its own."""
+
+    params = Throughput.params
+    param_names = Throughput.param_names
+    rounds = 1  # the same round as Throughput's, so that it runs after it
+    timeout = ASV_TIMEOUT
+    unit = "us"
+
+    def setup(self, backend, size_bytes, procs):
+        skip_unless_runnable(backend, *parse_procs(procs), size_bytes)
+
+    def track_cpu_us_per_msg(self, backend, size_bytes, procs):
+        return recorded_median("cpu_us_per_msg", (backend, size_bytes, procs))

@@ -5,10 +5,14 @@ directory: asv imports it through a hook that spawned children do not inherit.
 """
 
 import os
+import statistics
+import tempfile
+from pathlib import Path
 
 import backends
 from backends import grid
 from backends.harness import unsupported_reason
+from backends.measure import processes
 
 #: Every registered backend, plugins included; one that cannot run here is skipped, not failed.
 BACKENDS = backends.names()
@@ -17,6 +21,57 @@ PROCS = ["1x1", "1x4", "4x1", "4x4"]
 #: Seconds a point may take in the harness before it fails; asv's own timeout is above it.
 POINT_TIMEOUT = float(os.environ.get("IPC_BENCH_POINT_TIMEOUT", 60))
 ASV_TIMEOUT = 180.0
+
+#: Where workers run (``--pin`` of ``ipc-bench run``): run-suite.sh --pin MODE sets it. asv's
+#: own --cpu-affinity restricts the benchmark process, and so the CPUs its workers may use:
+#: this placement applies within that set.
+PLACEMENT_VARIABLE = "IPC_BENCH_PIN"
+processes.DEFAULT_PLACEMENT = processes.resolve_placement(
+    os.environ.get(PLACEMENT_VARIABLE, "none"))
+
+#: Where a timed throughput run leaves what it measured beside the time (its CPU cost), for
+#: the track_ benchmark that asv runs right after it to report. run-suite.sh sets it; plain
+#: asv runs share a directory per asv process (the parent of every benchmark process).
+RECORD_VARIABLE = "IPC_BENCH_RECORD_DIR"
+
+
+def record_dir() -> Path:
+    configured = os.environ.get(RECORD_VARIABLE)
+    if configured:
+        return Path(configured)
+    return Path(tempfile.gettempdir()) / f"ipc-bench-asv-{os.getuid()}-{os.getppid()}"
+
+
+def _record_file(name: str, params: tuple) -> Path:
+    return record_dir() / ("-".join([name, *map(str, params)]) + ".txt")
+
+
+def record(name: str, params: tuple, value: float) -> None:
+    """Keep one sample of ``name`` for this parameter combination."""
+    path = _record_file(name, params)
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    with path.open("a") as samples:
+        samples.write(f"{value!r}\n")
+
+
+def recorded_median(name: str, params: tuple) -> float:
+    """The median of the samples recorded for ``name`` (then forgotten); AssertionError, a
+    failed point, when the timed benchmark recorded none (it failed, or was not selected)."""
+    path = _record_file(name, params)
+    try:
+        values = [float(line) for line in path.read_text().split()]
+        path.unlink()
+    except FileNotFoundError:
+        values = []
+    try:
+        path.parent.rmdir()  # once the last point is read
+    except OSError:
+        pass
+    if not values:
+        raise AssertionError(f"no {name} recorded for {params}: it comes from the timed "
+                             f"run of the same point (Throughput.time_batch), which failed "
+                             f"or was not selected")
+    return statistics.median(values)
 
 
 def skip_unless_runnable(backend: str, producers: int = 1, consumers: int = 1,

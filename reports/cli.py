@@ -83,8 +83,9 @@ def configure_recommend(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--require", metavar="CAPABILITY", nargs="+", action="extend",
                         default=[], help="only backends with these capabilities "
                                          "(e.g. cross-host, joinable)")
-    parser.add_argument("--by", choices=["throughput", "latency"], default="throughput",
-                        help="rank by messages per second (default) or by p50 round trip")
+    parser.add_argument("--by", choices=["throughput", "latency", "cpu"], default="throughput",
+                        help="rank by messages per second (default), by p50 round trip, or by "
+                             "CPU µs per message (every process, helpers included)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     _results_options(parser)
     parser.add_argument("--current", metavar="SET",

@@ -16,8 +16,8 @@ import pandas as pd
 
 from reports.results import ReportError, load_results, result_sets
 
-#: Metrics compared; every one is a time, so less is faster.
-COMPARED = ("batch_seconds", "rtt_p50_us", "rtt_p99_us")
+#: Metrics compared; every one is a time or a cost, so less is better.
+COMPARED = ("batch_seconds", "rtt_p50_us", "rtt_p99_us", "cpu_us_per_msg")
 _KEYS = ["metric", "backend", "size_bytes", "producers", "consumers", "procs"]
 
 
@@ -27,7 +27,8 @@ def compare(frame: pd.DataFrame, current: str, baseline: str) -> pd.DataFrame:
     ``ratio`` is current / baseline of what the reader cares about: messages per second for
     throughput (above 1 is faster), microseconds for latency (below 1 is faster). ``noise`` is
     the wider interval's half-width relative to its value (0.1 = ±10%). ``change`` is
-    ``faster``, ``slower``, ``within noise``, ``not judged`` (no noise measure) or
+    ``faster``, ``slower`` (for CPU per message: cheaper, costlier), ``within noise``,
+    ``not judged`` (no noise measure) or
     ``failed in current`` / ``failed in baseline``.
     """
     pair = []
@@ -100,8 +101,9 @@ def choose_sets(frame: pd.DataFrame, current: str | None = None,
                 baseline: str | None = None) -> tuple[str, str | None]:
     """Resolve the two selectors to result-set ids; by default the newest and the one before.
 
-    A selector is a result-set id (``machine/file-stem``), a machine name, a commit hash prefix
-    or a Python version (``3.12``); the newest matching set wins. With a single set there is no
+    A selector is a result-set id (``machine/file-stem``), a machine name, a run's label
+    (``run-suite.sh --label``), a commit hash prefix or a Python version (``3.12``); the newest
+    matching set wins. With a single set there is no
     baseline (None).
     """
     sets = result_sets(frame)
@@ -126,6 +128,7 @@ def _matches(sets: pd.DataFrame, selector: str) -> list[pd.Series]:
         sets["result_set"] == text,
         sets["result_set"].str.split("/").str[-1] == text,
         sets["machine"] == text,
+        sets["label"] == text,
         sets["commit"].fillna("").str.startswith(text) if len(text) >= 4 else None,
         sets["python"] == text.removeprefix("py").removeprefix("python"),
     ]

@@ -8,6 +8,7 @@ the newest in the frame, unless the caller filtered the frame to the one it want
 from __future__ import annotations
 
 import matplotlib
+import matplotlib.lines
 import numpy as np
 import pandas as pd
 from matplotlib.colors import ListedColormap
@@ -131,6 +132,59 @@ def plot_throughput(frame: pd.DataFrame, y: str = "mb_per_s") -> Figure:
         ax.set_ylabel("MB/s" if y == "mb_per_s" else "messages/s")
     family_legend(fig, axes)
     fig.suptitle("Throughput against message size")
+    return fig
+
+
+def frontier_points(frame: pd.DataFrame) -> pd.DataFrame:
+    """The newest set's throughput points that carry their CPU cost."""
+    points = throughput_points(frame)
+    return points[points["cpu_us_per_msg"].notna() & (points["cpu_us_per_msg"] > 0)]
+
+
+#: One marker per message size in the frontier plot, smallest first.
+_SIZE_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+
+
+def plot_frontier(frame: pd.DataFrame) -> Figure:
+    """The efficiency frontier: messages per second against CPU µs per message, log-log, a
+    panel per PxC; a colour per backend, a marker per size. The best sit top-left."""
+    points = frontier_points(frame)
+    procs = procs_order(points) or ["none"]
+    columns = min(len(procs), 2)
+    rows = (len(procs) + columns - 1) // columns
+    fig = Figure(figsize=(4.6 * columns + 1.6, 3.6 * rows), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False, sharex=True, sharey=True).ravel()
+    if points.empty:
+        return _empty(fig, axes[0], "no CPU cost results")
+    backends = ordered_backends(points["backend"].unique())
+    sizes = sorted(int(s) for s in points["size_bytes"].unique())
+    markers = {size: _SIZE_MARKERS[i % len(_SIZE_MARKERS)] for i, size in enumerate(sizes)}
+    for ax, count in zip(axes, procs, strict=False):
+        panel = points[points["procs"] == count]
+        for backend in backends:
+            line = panel[panel["backend"] == backend].sort_values("size_bytes")
+            color = backend_color(backend, backends)
+            if line.empty:
+                continue
+            ax.plot(line["cpu_us_per_msg"], line["msgs_per_s"], color=color, alpha=0.4,
+                    linewidth=1)
+            for point in line.itertuples():
+                ax.scatter(point.cpu_us_per_msg, point.msgs_per_s, color=color,
+                           marker=markers[int(point.size_bytes)], s=28, zorder=3)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(f"{count} (producers x consumers)")
+        ax.set_xlabel("CPU µs per message (all processes)")
+        ax.grid(True, which="major", alpha=0.3)
+    for ax in axes[len(procs):]:
+        ax.set_visible(False)
+    for ax in axes[::columns]:
+        ax.set_ylabel("messages/s")
+    handles = [Patch(color=backend_color(b, backends), label=b) for b in backends]
+    handles += [matplotlib.lines.Line2D([], [], color="grey", marker=markers[s], linestyle="",
+                                        label=format_size(s)) for s in sizes]
+    fig.legend(handles=handles, loc="outside right upper", fontsize="small")
+    fig.suptitle("Throughput against CPU cost per message (best: top left)")
     return fig
 
 

@@ -19,6 +19,9 @@ from backends.grid import format_size
 from reports.plots import num, si
 from reports.results import ReportError, only_set
 
+#: The default ranking says so when its winner costs more than this many times the runner-up's
+#: CPU per message.
+COSTLY_RATIO = 2.0
 #: The contract's capabilities; plugins may bring more, found in the caller's mapping.
 CAPABILITIES = frozenset({"multi-producer", "multi-consumer", "fifo", "bounded", "joinable",
                           "cross-host"})
@@ -34,7 +37,8 @@ class Recommendation:
     measured_size_bytes: int
     measured_producers: int
     measured_consumers: int
-    #: One row per backend: backend, msgs_per_s, mb_per_s, rtt_p50_us, rtt_p99_us, ci_low, ci_high
+    #: One row per backend: backend, msgs_per_s, mb_per_s, cpu_us_per_msg, rtt_p50_us, rtt_p99_us,
+    #: ci_low, ci_high
     ranking: pd.DataFrame
     reason: str
     result_set: str
@@ -56,12 +60,13 @@ class Recommendation:
         asked = f"{format_size(self.size_bytes)} messages, {self.producers}x{self.consumers}"
         lines = [f"Workload: {asked} (producers x consumers); results: {self.result_set}"]
         lines += [f"Note: {note}" for note in self.notes]
-        header = f"{'rank':>4}  {'backend':<16} {'msgs/s':>9} {'MB/s':>9} {'p50 µs':>9} " \
-                 f"{'p99 µs':>9}"
+        header = f"{'rank':>4}  {'backend':<16} {'msgs/s':>9} {'MB/s':>9} {'CPU µs':>9} " \
+                 f"{'p50 µs':>9} {'p99 µs':>9}"
         lines += ["", header, "-" * len(header)]
         for rank, row in enumerate(self.ranking.itertuples(), start=1):
             lines.append(f"{rank:>4}  {row.backend:<16} {si(row.msgs_per_s):>9} "
-                         f"{num(row.mb_per_s):>9} {num(row.rtt_p50_us):>9} "
+                         f"{num(row.mb_per_s):>9} {num(row.cpu_us_per_msg):>9} "
+                         f"{num(row.rtt_p50_us):>9} "
                          f"{num(row.rtt_p99_us):>9}")
         lines += ["", self.reason]
         return "\n".join(lines)
@@ -100,12 +105,13 @@ def recommend(frame: pd.DataFrame, size_bytes: int, producers: int, consumers: i
               by: str = "throughput", result_set: str | None = None) -> Recommendation:
     """Rank the measured backends for ``size_bytes`` messages with ``producers`` x ``consumers``.
 
-    ``by`` is ``"throughput"`` (messages per second, highest first) or ``"latency"`` (p50
-    round trip, lowest first). Backends lacking a ``require``d capability in ``capabilities``
-    are left out. Raises ReportError when nothing measured fits.
+    ``by`` is ``"throughput"`` (messages per second, highest first), ``"latency"`` (p50
+    round trip, lowest first) or ``"cpu"`` (CPU µs per message, all processes, lowest first).
+    Backends lacking a ``require``d capability in ``capabilities`` are left out. Raises
+    ReportError when nothing measured fits.
     """
-    if by not in ("throughput", "latency"):
-        raise ReportError(f"cannot rank by {by!r}: use throughput or latency")
+    if by not in ("throughput", "latency", "cpu"):
+        raise ReportError(f"cannot rank by {by!r}: use throughput, latency or cpu")
     capabilities = dict(capabilities or {})
     wanted = check_capabilities(require, capabilities)
     rows = only_set(frame, result_set)
@@ -154,6 +160,7 @@ def recommend(frame: pd.DataFrame, size_bytes: int, producers: int, consumers: i
         "backend": at["backend"].to_numpy(),
         "msgs_per_s": at["msgs_per_s"].to_numpy(),
         "mb_per_s": at["mb_per_s"].to_numpy(),
+        "cpu_us_per_msg": at["cpu_us_per_msg"].to_numpy(dtype=float, na_value=np.nan),
         # The batch time's interval, turned into messages per second (low, high); asv stores
         # an infinite one for a single sample, which says nothing.
         "ci_low": (at["batch_messages"] / at["ci_99_b"]).to_numpy(dtype=float, na_value=np.nan),
@@ -168,13 +175,16 @@ def recommend(frame: pd.DataFrame, size_bytes: int, producers: int, consumers: i
     if by == "latency" and ranking["rtt_p50_us"].notna().any():
         ranking = ranking.sort_values(["rtt_p50_us", "msgs_per_s"], ascending=[True, False],
                                       na_position="last")
+    elif by == "cpu" and ranking["cpu_us_per_msg"].notna().any():
+        ranking = ranking.sort_values(["cpu_us_per_msg", "msgs_per_s"], ascending=[True, False],
+                                      na_position="last")
     else:
-        if by == "latency":
-            notes.append("no latency results: ranked by throughput")
+        if by in ("latency", "cpu"):
+            notes.append(f"no {by} results: ranked by throughput")
             by = "throughput"
         ranking = ranking.sort_values("msgs_per_s", ascending=False)
-    ranking = ranking[["backend", "msgs_per_s", "mb_per_s", "rtt_p50_us", "rtt_p99_us",
-                       "ci_low", "ci_high"]].reset_index(drop=True)
+    ranking = ranking[["backend", "msgs_per_s", "mb_per_s", "cpu_us_per_msg", "rtt_p50_us",
+                       "rtt_p99_us", "ci_low", "ci_high"]].reset_index(drop=True)
     return Recommendation(
         size_bytes=size_bytes, producers=producers, consumers=consumers,
         measured_size_bytes=point[0], measured_producers=point[1], measured_consumers=point[2],
@@ -225,12 +235,26 @@ def _reason(ranking: pd.DataFrame, by: str, point: tuple[int, int, int]) -> str:
             sentence += (f"; for throughput {fastest.backend} is faster "
                          f"({si(fastest.msgs_per_s)} against {si(top.msgs_per_s)} msgs/s)")
         return sentence + "."
+    if by == "cpu":
+        sentence = (f"{top.backend} costs the least CPU per message at {where}: "
+                    f"{num(top.cpu_us_per_msg)} µs against {num(second.cpu_us_per_msg)} µs for "
+                    f"{second.backend} (every process, helpers included)")
+        if top.msgs_per_s < ranking["msgs_per_s"].max():
+            fastest = ranking.loc[ranking["msgs_per_s"].idxmax()]
+            sentence += (f"; for throughput {fastest.backend} is faster "
+                         f"({si(fastest.msgs_per_s)} against {si(top.msgs_per_s)} msgs/s, at "
+                         f"{num(fastest.cpu_us_per_msg)} µs of CPU per message)")
+        return sentence + "."
     sentence = (f"{top.backend} moves the most messages at {where}: {si(top.msgs_per_s)} msgs/s "
                 f"({num(top.mb_per_s)} MB/s), {top.msgs_per_s / second.msgs_per_s:.2f}x "
                 f"{second.backend}")
     if _overlap(top, second):
         sentence += (", but the two overlap within the measured noise (99% intervals), so "
                      "treat them as tied")
+    if top.cpu_us_per_msg > COSTLY_RATIO * second.cpu_us_per_msg:  # False when unknown
+        sentence += (f"; but it costs {top.cpu_us_per_msg / second.cpu_us_per_msg:.1f}x the CPU "
+                     f"per message of {second.backend} ({num(top.cpu_us_per_msg)} µs against "
+                     f"{num(second.cpu_us_per_msg)} µs): where CPU is scarce, see --by cpu")
     p50 = ranking["rtt_p50_us"]
     if p50.notna().any():
         if top.rtt_p50_us == p50.min():

@@ -30,7 +30,8 @@ from reports.results import ENVIRONMENT_FILE, result_sets
 METRIC_NAMES = {"batch_seconds": "throughput", "msgs_per_s": "throughput msgs/s",
                 "rtt_p50_us": "latency p50 µs", "rtt_p99_us": "latency p99 µs",
                 "fidelity_throughput_ratio": "fidelity throughput",
-                "fidelity_rtt_p50_ratio": "fidelity p50 latency"}
+                "fidelity_rtt_p50_ratio": "fidelity p50 latency",
+                "cpu_us_per_msg": "CPU µs/msg"}
 #: The harness's own targets (backends.measure.fidelity, not imported: it starts processes).
 FIDELITY_THROUGHPUT_MIN = 0.9
 FIDELITY_RTT_P50_MAX = 1.15
@@ -130,6 +131,7 @@ def build_sections(frame: pd.DataFrame, current: str, baseline: str | None = Non
         _method(rows, throughput, everything),
         _best(rows),
         _throughput(rows, throughput, info),
+        _cost(throughput),
         _scaling(rows, scaling_size),
         _latency(rows),
         _fidelity(rows),
@@ -270,6 +272,41 @@ def _throughput(rows: pd.DataFrame, throughput: pd.DataFrame, info: pd.Series) -
     return Section("Throughput", blocks)
 
 
+def _cost(throughput: pd.DataFrame) -> Section | None:
+    """CPU µs per message of every throughput point: what a message costs, all processes."""
+    measured = throughput[throughput["cpu_us_per_msg"].notna()]
+    if measured.empty:
+        return None
+    sizes = sorted(int(s) for s in measured["size_bytes"].dropna().unique())
+    blocks: list = [
+        "CPU time per message delivered, in µs: user + system time of every producer and "
+        "consumer process (all their threads) and of every helper process a backend runs (the "
+        "Manager's server, a broker), from the same timed runs as the throughput, medians of "
+        "their samples; the coordinating parent is not counted. A backend that polls, or hands "
+        "work to a server, shows here what its throughput hides. In the plot the best sit top "
+        "left: many messages per second for little CPU each.",
+        _image("frontier", "Throughput against CPU per message", plots.plot_frontier(measured)),
+    ]
+    for procs in plots.procs_order(measured):
+        part = measured[measured["procs"] == procs].set_index(["backend", "size_bytes"])
+        body, bold = [], set()
+        for r, backend in enumerate(plots.ordered_backends(part.index.get_level_values(0))):
+            cells = [backend]
+            for c, size in enumerate(sizes, start=1):
+                if (backend, size) not in part.index:
+                    cells.append("–")
+                    continue
+                cost = part.loc[(backend, size), "cpu_us_per_msg"]
+                cells.append(num(cost))
+                if cost == part.xs(size, level="size_bytes")["cpu_us_per_msg"].min():
+                    bold.add((r, c))
+            body.append(cells)
+        blocks.append(Table(["backend", *[format_size(s) for s in sizes]], body, bold,
+                            f"CPU µs per message with {procs} (producers x consumers); "
+                            f"cheapest in bold"))
+    return Section("Cost", blocks)
+
+
 def _scaling(rows: pd.DataFrame, size_bytes: int | None) -> Section | None:
     if plots.throughput_points(rows).empty:
         return None
@@ -340,7 +377,8 @@ def _comparison(frame: pd.DataFrame, sets: pd.DataFrame, current: str,
     old = sets[sets["result_set"] == baseline].iloc[0]
     differ = [f"{what} ({old[key]} -> {new[key]})"
               for what, key in (("machine", "machine"), ("CPU", "cpu"), ("cores", "num_cpu"),
-                                ("Python", "python"), ("commit", "commit"))
+                                ("Python", "python"), ("commit", "commit"),
+                                ("label", "label"), ("placement", "placement"))
               if str(old[key]) != str(new[key])]
     counts = table["change"].value_counts()
     blocks: list = [
@@ -426,14 +464,14 @@ def _sets(sets: pd.DataFrame, current: str, baseline: str | None) -> Section:
     for row in sets.itertuples():
         role = "current" if row.result_set == current else \
             "baseline" if row.result_set == baseline else ""
-        body.append([row.result_set, role, str(row.machine), str(row.commit)[:8],
-                     str(row.python), _date(row.date), str(row.ok), str(row.failed),
-                     str(row.skipped)])
+        body.append([row.result_set, role, str(row.machine), _or_dash(row.label),
+                     _or_dash(row.placement), str(row.commit)[:8], str(row.python),
+                     _date(row.date), str(row.ok), str(row.failed), str(row.skipped)])
     return Section("Result sets found", [
-        Table(["result set", "role", "machine", "commit", "Python", "measured", "ok", "failed",
-               "skipped"], body),
+        Table(["result set", "role", "machine", "label", "placement", "commit", "Python",
+               "measured", "ok", "failed", "skipped"], body),
         "Choose others with ipc-bench report --current SET --baseline SET (a machine name, a "
-        "commit hash prefix, a Python version, or another results directory).",
+        "run's label, a commit hash prefix, a Python version, or another results directory).",
     ])
 
 
@@ -449,8 +487,18 @@ def _data() -> Section:
 
 
 def label(info: pd.Series) -> str:
-    """'vm, commit 5fa247df, Python 3.11'."""
-    return f"{info['machine']}, commit {str(info['commit'])[:8]}, Python {info['python']}"
+    """'vm, commit 5fa247df, Python 3.11' (and ', label pinned, workers spread')."""
+    text = f"{info['machine']}, commit {str(info['commit'])[:8]}, Python {info['python']}"
+    if isinstance(info.get("label"), str):
+        text += f", label {info['label']}"
+    if isinstance(info.get("placement"), str):
+        text += f", workers pinned {info['placement']}" if info["placement"] != "none" \
+            else ", workers not pinned"
+    return text
+
+
+def _or_dash(value: object) -> str:
+    return value if isinstance(value, str) and value else "–"
 
 
 def library_versions() -> dict[str, str]:

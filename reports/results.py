@@ -6,10 +6,15 @@ one environment. The DataFrame has one row per result set, metric, backend, size
 count, failed (null) and skipped (NaN) points included with their ``status``.
 
 asv records no library versions for an existing environment: run-suite.sh writes them, with the
-commit, to ``<results_dir>/<machine>/ipc-bench-environment.json`` right after ``asv run``
-(``python -m backends.measure.machine`` plus ``commit`` and ``written_at``). A result set of
-that machine and commit gets them in the ``measured_*`` columns; a malformed file is ignored, and
-``environment_note`` says why.
+commit, the run's label and placement, to ``<results_dir>/../ipc-bench-environment/<machine>.json``
+right after ``asv run`` (``python -m backends.measure.machine``), outside the results tree, where
+asv would take it for a result (older versions wrote ``<results_dir>/<machine>/
+ipc-bench-environment.json``, still read). A result set of that machine and commit gets them in
+the ``measured_*`` columns; a malformed file is ignored, and ``environment_note`` says why.
+``label`` and ``placement`` say how the set was run (``run-suite.sh --label NAME --pin MODE``).
+
+The CPU cost of a throughput point (``ThroughputCost.track_cpu_us_per_msg``, from the same timed
+runs) is also joined to its throughput row, as ``cpu_us_per_msg``.
 """
 
 from __future__ import annotations
@@ -28,10 +33,13 @@ from backends.grid import batch_messages, parse_procs
 from reports.errors import ReportError
 
 DEFAULT_RESULTS_DIR = Path(".asv/results")
-#: run-suite.sh's record of what the suite measured with, in each machine's directory.
+#: run-suite.sh's record of what the suite measured with: ENVIRONMENT_DIR/<machine>.json beside
+#: the results directory; older versions wrote ENVIRONMENT_FILE in each machine's directory.
 ENVIRONMENT_FILE = "ipc-bench-environment.json"
-#: ``ipc-bench list --json`` as run-suite.sh saved it beside the results: each backend's
-#: declared largest payload, which tells a point skipped for its size apart from the rest.
+ENVIRONMENT_DIR = "ipc-bench-environment"
+#: ``ipc-bench list --json`` as run-suite.sh saved it, ENVIRONMENT_DIR/<machine>.backends.json
+#: (or BACKENDS_FILE in the machine's directory): each backend's declared largest payload,
+#: which tells a point skipped for its size apart from the rest.
 BACKENDS_FILE = "ipc-bench-backends.json"
 
 #: asv benchmark name -> metric name (units in the name); other benchmarks keep their own name.
@@ -41,6 +49,7 @@ METRICS = {
     "bench_latency.Latency.track_rtt_p99_us": "rtt_p99_us",
     "bench_fidelity.Fidelity.track_throughput_ratio": "fidelity_throughput_ratio",
     "bench_fidelity.Fidelity.track_rtt_p50_ratio": "fidelity_rtt_p50_ratio",
+    "bench_throughput.ThroughputCost.track_cpu_us_per_msg": "cpu_us_per_msg",
 }
 # Used when benchmarks.json is missing: the suite's documented parameter names.
 _KNOWN_PARAM_NAMES = {
@@ -49,6 +58,7 @@ _KNOWN_PARAM_NAMES = {
     "bench_latency.Latency.track_rtt_p99_us": ["backend", "size_bytes"],
     "bench_fidelity.Fidelity.track_throughput_ratio": ["mechanism", "size_bytes"],
     "bench_fidelity.Fidelity.track_rtt_p50_ratio": ["mechanism", "size_bytes"],
+    "bench_throughput.ThroughputCost.track_cpu_us_per_msg": ["backend", "size_bytes", "procs"],
 }
 _MACHINE_KEYS = ("machine", "cpu", "num_cpu", "ram", "os", "arch")
 #: ENVIRONMENT_FILE's keys (backends.measure.machine.machine_info) -> the frame's columns;
@@ -63,10 +73,10 @@ _STAT_COLUMNS = {"stats_ci_99_a": "ci_99_a", "stats_ci_99_b": "ci_99_b",
 #: The DataFrame's columns, in order.
 COLUMNS = [
     "result_set", "machine", "cpu", "num_cpu", "ram", "os", "arch", "python", "commit", "env",
-    *_ENVIRONMENT.values(), "environment_note",
+    *_ENVIRONMENT.values(), "environment_note", "label", "placement",
     "date", "benchmark", "metric", "unit", "backend", "size_bytes", "producers", "consumers",
     "procs", "status", "reason", "value", "ci_99_a", "ci_99_b", "q_25", "q_75", "repeat",
-    "batch_messages", "seconds", "msgs_per_s", "mb_per_s",
+    "batch_messages", "seconds", "msgs_per_s", "mb_per_s", "cpu_us_per_msg",
 ]
 
 
@@ -100,7 +110,8 @@ def load_results(results_dir: str | Path = DEFAULT_RESULTS_DIR,
         raise ReportError(f"no results in {root}: run the asv suite first "
                           f"(asv run --python=same --set-commit-hash HEAD)")
     benchmarks = _read_benchmarks(root / "benchmarks.json")
-    environments = {d: _read_environment(d / ENVIRONMENT_FILE) for d in {f.parent for f in files}}
+    environments = {d: _read_environment(environment_path(root, d.name))
+                    for d in {f.parent for f in files}}
     rows = [row for f in files
             for row in _read_result_file(f, benchmarks, environments[f.parent])]
     if not rows:
@@ -110,14 +121,34 @@ def load_results(results_dir: str | Path = DEFAULT_RESULTS_DIR,
                    "repeat"):
         frame[column] = frame[column].astype("Int64")
     frame["date"] = pd.to_datetime(frame["date"], utc=True)
+    frame = _join_cpu(frame)
     return frame.sort_values(["date", "result_set", "metric", "backend", "size_bytes",
                               "producers", "consumers"], kind="stable").reset_index(drop=True)
+
+
+def environment_path(results_dir: str | Path, machine: str) -> Path:
+    """Where run-suite.sh keeps ``machine``'s environment record (or kept it, before)."""
+    root = Path(results_dir)
+    path = root.parent / ENVIRONMENT_DIR / f"{machine}.json"
+    return path if path.exists() or not (root / machine / ENVIRONMENT_FILE).exists() \
+        else root / machine / ENVIRONMENT_FILE
+
+
+def _join_cpu(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each throughput row gets the CPU µs per message measured with it."""
+    keys = ["result_set", "backend", "size_bytes", "procs"]
+    cpu = frame[(frame["metric"] == "cpu_us_per_msg") & (frame["status"] == "ok")]
+    cpu = cpu[keys + ["value"]].drop_duplicates(keys).rename(columns={"value": "_cost"})
+    joined = frame.merge(cpu, on=keys, how="left")
+    is_batch = joined["metric"] == "batch_seconds"
+    frame["cpu_us_per_msg"] = joined["_cost"].where(is_batch).to_numpy(dtype=float)
+    return frame
 
 
 def result_sets(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per result set, oldest first: its machine, commit, Python, date and point counts."""
     keys = ["result_set", "machine", "cpu", "num_cpu", "ram", "os", "arch", "python", "commit",
-            "env", *_ENVIRONMENT.values(), "environment_note"]
+            "env", *_ENVIRONMENT.values(), "environment_note", "label", "placement"]
     sets = frame.groupby("result_set", sort=False).agg(
         **{key: (key, "first") for key in keys[1:]},
         date=("date", "max"),
@@ -243,7 +274,8 @@ def _read_result_file(path: Path, benchmarks: dict[str, dict],
         rows.extend(_points(path, name, row, benchmarks.get(name, {})))
     # asv's top-level date is the commit's date; when the set was measured is what orders runs.
     date = _timestamp(path, max(started) if started else data.get("date"))
-    limits = _read_limits(machine_dir / BACKENDS_FILE)
+    sidecar = machine_dir.parent.parent / ENVIRONMENT_DIR / f"{machine_dir.name}.backends.json"
+    limits = _read_limits(sidecar if sidecar.exists() else machine_dir / BACKENDS_FILE)
     for row in rows:
         row.update(base, date=date)
         limit = limits.get(row["backend"])
@@ -349,15 +381,21 @@ def _measured(path: Path, environment: tuple[dict | None, str | None], commit: o
               python: object) -> dict:
     """The ``measured_*`` columns and ``environment_note`` of one result set."""
     measured, note = environment
-    columns: dict = dict.fromkeys([*_ENVIRONMENT.values(), "environment_note"])
+    columns: dict = dict.fromkeys([*_ENVIRONMENT.values(), "environment_note", "label",
+                                   "placement"])
     if measured is not None:
+        for key in ("label", "placement"):  # how the set was run, whatever else fits
+            if isinstance(measured.get(key), str):
+                columns[key] = measured[key]
         digits = str(python).split(".")
         if measured["commit"] != commit:
-            note = (f"{path.parent / ENVIRONMENT_FILE} was not used: it describes commit "
+            note = (f"{environment_path(path.parent.parent, path.parent.name)} was not "
+                    f"used: it describes commit "
                     f"{measured['commit'][:8]}, not this result set's")
         elif re.fullmatch(r"\d+(\.\d+)+", str(python)) \
                 and measured["python"].split(".")[:len(digits)] != digits:
-            note = (f"{path.parent / ENVIRONMENT_FILE} was not used: it describes Python "
+            note = (f"{environment_path(path.parent.parent, path.parent.name)} was not "
+                    f"used: it describes Python "
                     f"{measured['python']}, not this result set's {python}")
         else:
             columns.update({column: measured[key] for key, column in _ENVIRONMENT.items()})

@@ -1,10 +1,14 @@
 """Deliberately faulty backends, for proving that the harness notices. Real pipes underneath:
-each one breaks exactly one thing after a few messages."""
+each one breaks exactly one thing after a few messages. And backends that cost CPU in a known
+place: a consumer that spins instead of blocking, helper processes started with subprocess."""
 
 import os
 import signal
+import subprocess
+import sys
 import time
 
+from backends import cleanup
 from backends.mechanisms.pipe import PipeBackend, PipeChannel, PipeReceiver, PipeSender
 
 AFTER = 100  # messages before the fault
@@ -61,6 +65,27 @@ class HungReceiver(PipeReceiver, _Counting):
         return super().recv(timeout)
 
 
+class PacedSender(PipeSender):
+    """Sends at most one message per PACE_SECONDS, sleeping in between: the consumer waits
+    for most of the point, and what that waiting costs shows."""
+
+    def send(self, payload):
+        time.sleep(PACE_SECONDS)
+        super().send(payload)
+
+
+PACE_SECONDS = 0.0003
+
+
+class SpinningReceiver(PipeReceiver):
+    """Waits for a message by polling without a pause, as a busy-waiting mechanism does."""
+
+    def recv(self, timeout=None):
+        while self._open and not self._ready and not any(r.poll(0) for r in self._open):
+            pass
+        return super().recv(timeout)
+
+
 # Channel classes at module level: spawned workers import them by name.
 class LossyChannel(PipeChannel):
     sender_class = LossySender
@@ -84,6 +109,56 @@ class DyingConsumerChannel(PipeChannel):
 
 class HangingConsumerChannel(PipeChannel):
     receiver_class = HungReceiver
+
+
+class PacedChannel(PipeChannel):
+    sender_class = PacedSender
+
+
+class SpinningChannel(PipeChannel):
+    sender_class, receiver_class = PacedSender, SpinningReceiver
+
+
+class _HelperChannel(PacedChannel):
+    """A paced pipe with a helper process started by subprocess, as a broker would be."""
+
+    helper_code = "import time; time.sleep(120)"
+
+    def __init__(self, producers, consumers, maxsize, context):
+        super().__init__(producers, consumers, maxsize, context)
+        self.helper = subprocess.Popen([sys.executable, "-c", self.helper_code])
+        cleanup.register("process", self.helper.pid)
+
+    def processes(self):
+        helper = getattr(self, "helper", None)
+        return {"test helper": self._declare(helper)} if helper else {}
+
+    def _declare(self, helper):
+        return helper
+
+    def _release(self):
+        super()._release()
+        self.helper.kill()
+        self.helper.wait(10)
+        cleanup.unregister("process", self.helper.pid)
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("helper", None)  # a Popen is the parent's
+        return state
+
+
+class PopenHelperChannel(_HelperChannel):
+    pass
+
+
+class PidHelperChannel(_HelperChannel):
+    def _declare(self, helper):
+        return helper.pid  # a bare pid: the harness is not its parent in general
+
+
+class SpinningHelperChannel(_HelperChannel):
+    helper_code = "import time\nend = time.monotonic() + 120\nwhile time.monotonic() < end: pass"
 
 
 class LossyBackend(PipeBackend):
@@ -110,9 +185,30 @@ class HangingConsumerBackend(PipeBackend):
     name, channel_class = "hanging-consumer", HangingConsumerChannel
 
 
+class PacedBackend(PipeBackend):
+    name, channel_class = "paced-pipe", PacedChannel
+
+
+class SpinningBackend(PipeBackend):
+    name, channel_class = "spinning-pipe", SpinningChannel
+
+
+class PopenHelperBackend(PipeBackend):
+    name, channel_class = "popen-helper", PopenHelperChannel
+
+
+class PidHelperBackend(PipeBackend):
+    name, channel_class = "pid-helper", PidHelperChannel
+
+
+class SpinningHelperBackend(PipeBackend):
+    name, channel_class = "spinning-helper", SpinningHelperChannel
+
+
 ALL = {cls.name: f"tests.faulty:{cls.__name__}" for cls in (
     LossyBackend, DuplicatingBackend, CorruptingBackend, DyingConsumerBackend,
-    HangingConsumerBackend, DyingProducerBackend)}
+    HangingConsumerBackend, DyingProducerBackend, PacedBackend, SpinningBackend,
+    PopenHelperBackend, PidHelperBackend, SpinningHelperBackend)}
 
 
 def register_all():

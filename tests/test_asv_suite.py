@@ -39,7 +39,8 @@ def test_unavailable_backend_is_skipped_not_failed():
 
 
 def _asv(tmp_path: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HOME": str(tmp_path)}  # asv's machine file goes to $HOME
+    # asv's machine file goes to $HOME; the benchmarks import this checkout's code.
+    env = {**os.environ, "HOME": str(tmp_path), "ASV_PYTHONPATH": str(ROOT)}
     return subprocess.run(["asv", *args], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=timeout)
 
@@ -66,7 +67,8 @@ def _commit() -> str:
 def test_quick_asv_run_saves_a_value_for_every_backend(tmp_path, asv_config):
     run = _asv(tmp_path, "run", "--config", str(asv_config), "--python=same", "--quick",
                "--set-commit-hash", _commit(),
-               "-b", r"Throughput.time_batch\('[^']+', 64, '1x1'\)",
+               "-b", r"Throughput(Cost)?\.(time_batch|track_cpu_us_per_msg)\('[^']+', 64, "
+                     r"'1x1'\)",
                "-b", r"Latency.track_rtt_p(50|99)_us\('[^']+', 64\)")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     files = [f for f in (tmp_path / "results").glob("*/*.json") if f.name != "machine.json"]
@@ -82,6 +84,11 @@ def test_quick_asv_run_saves_a_value_for_every_backend(tmp_path, asv_config):
         assert isinstance(seconds, float) and 0 < seconds < 60, (name, seconds)
         # the timer is the harness's clock: a batch at 64 B is at most a few seconds' work
         assert grid.batch_messages(64) / seconds > 100
+    # the CPU cost of the same timed runs, passed on by a record beside asv's process
+    cost = results["bench_throughput.ThroughputCost.track_cpu_us_per_msg"]
+    costs = dict(zip((tuple(p) for p in _product(cost[1])), cost[0], strict=True))
+    for name in available:
+        assert 0 < costs[(repr(name), "64", "'1x1'")] < 1e4, (name, costs)
 
     def latency(metric):
         stored = results[f"bench_latency.Latency.track_rtt_{metric}_us"]
@@ -108,3 +115,62 @@ def test_benchmarks_run_from_spawned_children_import_nothing_from_benchmarks():
     source = Path(module.__file__).read_text()
     assert "Process(" not in source and "target=" not in source
     assert sys.modules["backends.harness"].__file__.startswith(str(ROOT / "backends"))
+
+
+def _suite(tmp_path: Path, config: Path, *args: str) -> subprocess.CompletedProcess:
+    """run-suite.sh against ``config`` (results under tmp_path), this checkout's code."""
+    env = {**os.environ, "HOME": str(tmp_path), "ASV_PYTHONPATH": str(ROOT)}
+    return subprocess.run(["bash", str(ROOT / "run-suite.sh"), "--no-install", "--config",
+                           str(config), *args], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=240)
+
+
+#: The tiniest grid that still has a throughput point and its CPU cost: pipe, 64 B, 1x1.
+TINY = ["-q", "-b", r"Throughput(Cost)?\.(time_batch|track_cpu_us_per_msg)\('pipe', 64, '1x1'\)"]
+
+
+@pytest.mark.timeout(400)
+def test_two_labelled_runs_give_two_result_sets_and_a_comparison(tmp_path, asv_config):
+    for label, pin in (("free", "none"), ("pinned", "spread")):
+        run = _suite(tmp_path, asv_config, "--label", label, "--pin", pin, *TINY)
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+        assert "replaces" not in run.stderr
+    results = tmp_path / "results"
+    machines = sorted(d.name for d in results.iterdir() if d.is_dir())
+    assert [m.rsplit("-", 1)[1] for m in machines] == ["free", "pinned"]
+    for machine in machines:
+        # asv's own tools read the set: machine.json with the machine's details, one result file
+        info = json.loads((results / machine / "machine.json").read_text())
+        assert info["machine"] == machine and info.get("num_cpu")
+        data = json.loads(next(f for f in (results / machine).glob("*.json")
+                               if f.name != "machine.json").read_text())
+        cost = data["results"]["bench_throughput.ThroughputCost.track_cpu_us_per_msg"]
+        values = dict(zip(_product(cost[1]), cost[0], strict=True))
+        assert 0 < values["'pipe'", "64", "'1x1'"] < 1e4, cost
+        # the environment record, per label, where asv does not read it
+        record = json.loads((tmp_path / "ipc-bench-environment" / f"{machine}.json").read_text())
+        assert record["label"] == machine.rsplit("-", 1)[1]
+    assert not list(results.glob("*/ipc-bench-environment.json"))
+    publish = _asv(tmp_path, "publish", "--config", str(asv_config))
+    assert publish.returncode == 0 and "No version specified" not in publish.stderr, \
+        publish.stderr
+
+    report = (tmp_path / "report" / "report.md").read_text()
+    comparison = report.split("## Comparison with the baseline")[1]
+    assert "label pinned, workers pinned spread" in comparison
+    assert "placement (none -> spread)" in comparison
+    assert "| CPU µs/msg | pipe | 64B | 1x1 |" in comparison
+
+    again = _suite(tmp_path, asv_config, "--label", "free", *TINY)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "run-suite.sh: note: this run replaces the result set" in again.stderr
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("args", [["--label", "two words"], ["--label", "-dash"],
+                                  ["--label", "x" * 41], ["--pin", "everywhere"], ["--label"]])
+def test_bad_labels_and_placements_are_one_line_and_exit_2(tmp_path, args):
+    run = _suite(tmp_path, ROOT / "asv.conf.json", *args)
+    assert run.returncode == 2, run.stderr
+    assert len(run.stderr.splitlines()) == 1 and run.stderr.startswith("run-suite.sh: error:")
+    assert not (tmp_path / "report").exists()

@@ -163,3 +163,48 @@ def test_bad_arguments_raise_usage_error(kwargs, message):
 def test_unknown_backend_in_harness():
     with pytest.raises(backends.UnknownBackendError, match="Did you mean 'queue'"):
         measure_throughput("queu", 64, messages=10)
+
+
+# --- throughput points acknowledge every message on every joinable backend -----------------
+
+def _counting(base_name: str):
+    """``base_name`` with a receiver that counts its task_done() calls in shared memory."""
+    base = backends.load(base_name)
+
+    class CountingChannel(base.channel_class):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.acknowledged = self.context.Value("q", 0)
+
+        def _receiver(self, index):
+            receiver = super()._receiver(index)
+            task_done, count = receiver.task_done, self.acknowledged
+
+            def counted():
+                task_done()
+                with count.get_lock():
+                    count.value += 1
+            receiver.task_done = counted
+            return receiver
+
+    class CountingBackend(base):
+        channel_class = CountingChannel
+        opened: list = []
+
+        def open(self, *args, **kwargs):
+            channel = super().open(*args, **kwargs)
+            self.opened.append(channel)
+            return channel
+
+    return CountingBackend()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("name", ["joinable-queue", "redis-stream"])
+def test_throughput_points_acknowledge_every_message(name):
+    if backends.unavailable(name):
+        pytest.skip(backends.unavailable(name))
+    backend = _counting(name)
+    result = measure_throughput(backend, 64, 2, 2, messages=400, timeout=30, context="fork")
+    assert result.ok, result.error
+    assert backend.opened[0].acknowledged.value == 400

@@ -647,7 +647,7 @@ def environment(commit: str, **changes) -> dict:
             "cpus_usable": 2, "platform": "Linux-6.1-x86_64", "python": "3.11.7",
             "python_implementation": "CPython", "executable": "/usr/bin/python3.11",
             "ipc_bench": "0.9.1", "pyzmq": "26.9.9", "libzmq": "4.9.8", "commit": commit,
-            "written_at": 1_795_870_700_000, **changes}
+            "label": None, "placement": "none", "written_at": 1_795_870_700_000, **changes}
 
 
 def with_environment(tmp_path: Path, content) -> tuple[Path, str]:
@@ -671,7 +671,8 @@ def measured_on(root: Path, out: Path) -> str:
 
 def test_environment_keys_are_what_backends_machine_prints():
     from backends.measure.machine import machine_info
-    assert set(environment("x")) == {*machine_info(), "commit", "written_at"}
+    assert set(environment("x")) == {*machine_info(), "commit", "label", "placement",
+                                     "written_at"}
 
 
 def test_measured_versions_come_from_the_environment_file(tmp_path):
@@ -741,3 +742,164 @@ def test_only_the_result_set_of_that_commit_gets_the_versions(tmp_path, ok):
     older = sets.drop(index=newer)
     assert older["measured_pyzmq"].isna().all()
     assert older["environment_note"].str.contains("describes commit c0ffee00").all()
+
+
+# --- CPU cost, labels -----------------------------------------------------------------------------
+
+COST = "bench_throughput.ThroughputCost.track_cpu_us_per_msg"
+
+
+def add_cpu_costs(root: Path, cost_us) -> None:
+    """What ThroughputCost records beside every throughput point: ``cost_us(backend, size,
+    procs)`` µs of CPU per message (None: failed), in every result file under ``root``."""
+    benchmarks = json.loads((root / "benchmarks.json").read_text())
+    timed = benchmarks[THROUGHPUT]
+    benchmarks[COST] = {**timed, "name": COST, "type": "track", "unit": "us", "version": "1",
+                        "code": "track_cpu_us_per_msg"}
+    (root / "benchmarks.json").write_text(json.dumps(benchmarks))
+    for path in root.glob("*/*.json"):
+        if path.name == "machine.json":
+            continue
+        data = json.loads(path.read_text())
+        row = data["results"][THROUGHPUT]
+        columns = data["result_columns"]
+        params = [[ast.literal_eval(v) for v in values] for values in row[1]]
+        values = [None if timed_value is None else
+                  math.nan if isinstance(timed_value, float) and math.isnan(timed_value)
+                  else cost_us(*combo)
+                  for combo, timed_value in zip(itertools.product(*params), row[0], strict=True)]
+        new = [None] * len(row)
+        new[columns.index("result")], new[columns.index("params")] = values, row[1]
+        new[columns.index("version")] = "1"
+        new[columns.index("started_at")] = row[columns.index("started_at")]
+        new[columns.index("duration")] = 1.0
+        data["results"][COST] = new
+        path.write_text(json.dumps(data))
+
+
+def cost_of(backend: str, size: int, procs: str) -> float:
+    """Invented costs with a known order: manager-queue dear, zmq-ipc cheap."""
+    return {"manager-queue": 80.0, "zmq-ipc": 2.0, "zmq-tcp": 3.0}.get(backend, 10.0) * (
+        1 + size / 65536)
+
+
+@pytest.fixture(scope="module")
+def costed(tmp_path_factory) -> Path:
+    root = copy_results(tmp_path_factory.mktemp("costed"))
+    add_cpu_costs(root, cost_of)
+    return root
+
+
+def test_cpu_cost_joins_its_throughput_point(costed):
+    frame = reports.load_results(costed)
+    timed = frame[(frame["metric"] == "batch_seconds") & (frame["status"] == "ok")]
+    assert not timed.empty
+    for row in timed.itertuples():
+        assert row.cpu_us_per_msg == pytest.approx(cost_of(row.backend, row.size_bytes,
+                                                           row.procs))
+    assert frame.loc[frame["metric"] != "batch_seconds", "cpu_us_per_msg"].isna().all()
+
+
+def test_frontier_plot_has_a_panel_per_procs_and_a_point_per_measurement(costed):
+    frame = reports.load_results(costed)
+    points = reports.plots.frontier_points(frame)
+    figure = reports.plots.plot_frontier(frame)
+    panels = [ax for ax in figure.axes if ax.get_visible() and ax.get_title()]
+    assert [ax.get_title().split()[0] for ax in panels] == reports.plots.procs_order(points)
+    for ax in panels:
+        procs = ax.get_title().split()[0]
+        offsets = [tuple(c.get_offsets()[0]) for c in ax.collections]
+        expected = points[points["procs"] == procs]
+        assert sorted(offsets) == sorted(zip(expected["cpu_us_per_msg"],
+                                             expected["msgs_per_s"], strict=True))
+        assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+
+
+def test_report_has_a_cost_section_with_cpu_per_message(costed, tmp_path):
+    assert main(["report", "--results", str(costed), "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "report.md").read_text()
+    cost = text.split("## Cost")[1].split("\n## ")[0]
+    tables = markdown_tables(cost)
+    frame = reports.load_results(costed)
+    timed = frame[(frame["metric"] == "batch_seconds") & (frame["status"] == "ok")]
+    procs = reports.plots.procs_order(timed)
+    assert len(tables) == len(procs), cost
+    for count in procs:
+        table = tables[f"CPU µs per message with {count} (producers x consumers); cheapest "
+                       f"in bold"]
+        for row in timed[timed["procs"] == count].itertuples():
+            line = next(r for r in table if r[0] == row.backend)
+            cell = line[table[0].index(format_size(int(row.size_bytes)))]
+            assert cell == num(row.cpu_us_per_msg), (row.backend, row.size_bytes, line)
+    assert (tmp_path / "plots" / "frontier.png").exists()
+
+
+def test_recommend_by_cpu_ranks_by_cpu_per_message(costed, capsys):
+    frame = reports.load_results(costed)
+    timed = frame[(frame["metric"] == "batch_seconds") & (frame["status"] == "ok")]
+    point = timed.iloc[0]
+    choice = reports.recommend(frame, int(point["size_bytes"]), int(point["producers"]),
+                               int(point["consumers"]), by="cpu")
+    costs = list(choice.ranking["cpu_us_per_msg"])
+    assert costs == sorted(costs)
+    assert "costs the least CPU per message" in choice.reason
+    assert main(["recommend", "--size", str(point["size_bytes"]), "--procs", point["procs"],
+                 "--results", str(costed), "--by", "cpu", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["best"] == choice.best == "zmq-ipc"
+
+
+def test_the_default_ranking_says_when_the_winner_costs_twice_the_runner_up(tmp_path):
+    root = copy_results(tmp_path)
+    frame = reports.load_results(root)
+    timed = frame[(frame["metric"] == "batch_seconds") & (frame["status"] == "ok")]
+    point = timed.iloc[0]
+    at = timed[(timed["size_bytes"] == point["size_bytes"]) & (timed["procs"] == point["procs"])]
+    order = list(at.sort_values("msgs_per_s", ascending=False)["backend"])
+    winner, second = order[0], order[1]
+    add_cpu_costs(root, lambda b, size, procs: 25.0 if b == winner else 10.0)
+    args = (int(point["size_bytes"]), int(point["producers"]), int(point["consumers"]))
+    choice = reports.recommend(reports.load_results(root), *args)
+    assert choice.best == winner
+    assert f"costs 2.5x the CPU per message of {second}" in choice.reason
+    cheap = copy_results(tmp_path / "cheap")
+    add_cpu_costs(cheap, lambda b, size, procs: 15.0 if b == winner else 10.0)  # 1.5x: silent
+    assert "CPU per message" not in reports.recommend(reports.load_results(cheap), *args).reason
+
+
+def labelled_sets(tmp_path: Path) -> Path:
+    """Two result sets of one commit, as two labelled runs of run-suite.sh leave them: each its
+    own asv machine, each with its environment record outside the results tree."""
+    root = copy_results(tmp_path)
+    source = result_file(root)
+    commit = json.loads(source.read_text())["commit_hash"]
+    for label, placement, factor in (("free", "none", 1.0), ("pinned", "spread", 2.0)):
+        machine = root / f"vm-{label}"
+        shutil.copytree(source.parent, machine)
+        data = json.loads((machine / source.name).read_text())
+        started = data["result_columns"].index("started_at")
+        for row in data["results"].values():
+            row[started] += int(factor * 3_600_000)
+        (machine / source.name).write_text(json.dumps(data))
+        sidecar = root.parent / "ipc-bench-environment" / f"vm-{label}.json"
+        sidecar.parent.mkdir(exist_ok=True)
+        sidecar.write_text(json.dumps(environment(commit, label=label, placement=placement)))
+    shutil.rmtree(source.parent)
+    add_cpu_costs(root, lambda b, size, procs: 10.0)
+    return root
+
+
+def test_labelled_sets_are_compared_by_label(tmp_path):
+    root = labelled_sets(tmp_path)
+    sets = reports.result_sets(reports.load_results(root))
+    assert list(sets["label"]) == ["free", "pinned"]
+    assert list(sets["placement"]) == ["none", "spread"]
+    assert list(sets["measured_pyzmq"]) == ["26.9.9", "26.9.9"]  # the records were found
+    out = tmp_path / "out"
+    assert main(["report", "--results", str(root), "--out", str(out), "--current", "pinned",
+                 "--baseline", "free"]) == 0
+    text = (out / "report.md").read_text()
+    comparison = text.split("## Comparison with the baseline")[1].split("\n## ")[0]
+    assert "label pinned, workers pinned spread" in comparison
+    assert "placement (none -> spread)" in comparison
+    assert "CPU µs/msg" in comparison

@@ -58,9 +58,12 @@ def main(argv: list[str] | None = None) -> None:
     import time
     parser = argparse.ArgumentParser(prog="python -m backends.measure.machine")
     parser.add_argument("--commit", default=None, help="the commit the results belong to")
+    parser.add_argument("--label", default="", help="the run's label (run-suite.sh --label)")
+    parser.add_argument("--placement", default="none", help="where workers ran (--pin)")
     args = parser.parse_args(argv)
-    print(json.dumps({**machine_info(), "commit": args.commit,
-                      "written_at": int(time.time() * 1000)}, indent=1))
+    print(json.dumps({**machine_info(), "commit": args.commit, "label": args.label or None,
+                      "placement": args.placement, "written_at": int(time.time() * 1000)},
+                     indent=1))
 
 
 if __name__ == "__main__":

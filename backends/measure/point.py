@@ -19,6 +19,12 @@ from multiprocessing.connection import wait
 
 from backends.errors import IPCBenchError, UsageError
 from backends.interface import Backend, resolve_context
+from backends.measure.processes import (  # noqa: F401 - describe_exit: the harness's name
+    Helper,
+    describe_exit,
+    resolve_placement,
+    usable_cpus,
+)
 from backends.registry import get
 
 DEFAULT_TIMEOUT_SECONDS = 60.0
@@ -30,6 +36,8 @@ STOP_GRACE_SECONDS = 2.0
 #: (Mytkowicz et al., "Producing wrong data without doing anything obviously wrong", 2009).
 LAYOUT_SHIFT_BYTES = 64 * 1024
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+#: How often the parent looks at a helper it cannot wait on (no pidfd on this system).
+HELPER_POLL_SECONDS = 0.1
 
 
 class PointFailed(IPCBenchError):
@@ -48,8 +56,9 @@ def _die_with_parent() -> None:
         pass
 
 
-def _worker(role, report, go, *args) -> None:
-    """Entry point of every worker: runs ``role`` and sends back its result or its error."""
+def _worker(role, report, go, cpus, *args) -> None:
+    """Entry point of every worker: runs ``role`` on ``cpus`` (None: where the scheduler
+    likes) and sends back its result, with the CPU set it ran on, or its error."""
     # The parent handles Ctrl-C and stops workers with SIGTERM, whatever handlers a forked
     # worker inherited; both signals stay blocked (by spawn()) until these are in place.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -58,7 +67,11 @@ def _worker(role, report, go, *args) -> None:
     _die_with_parent()
     layout_shift = bytearray(random.randrange(0, LAYOUT_SHIFT_BYTES, 16))  # noqa: F841 - held
     try:
+        if cpus is not None:  # before the role starts any thread: they inherit it
+            os.sched_setaffinity(0, cpus)
         result = role(report, go, *args)
+        if isinstance(result, dict) and hasattr(os, "sched_getaffinity"):
+            result["cpu_set"] = sorted(os.sched_getaffinity(0))  # what it really ran on
     except BaseException as error:  # noqa: BLE001 - reported to the parent, which fails the point
         try:
             report.send(("error", f"{type(error).__name__}: {error}"))
@@ -73,32 +86,56 @@ def ready(report, go) -> bool:
     return go.wait(DEFAULT_TIMEOUT_SECONDS * 10)  # bounded; the parent stops us long before
 
 
+def wait_finished(finished) -> bool:
+    """Until the parent says every message was delivered (``Point.finished_event``)."""
+    return finished.wait(DEFAULT_TIMEOUT_SECONDS * 10)  # bounded; the parent stops us first
+
+
 # --- parent side ----------------------------------------------------------------------------
 
 class Point:
     """Starts the workers of one point, gives the go, collects their reports; always reaps."""
 
-    def __init__(self, backend: str | Backend | None, timeout: float, context):
+    def __init__(self, backend: str | Backend | None, timeout: float, context,
+                 pin: str | None = None):
         if timeout is None or not timeout > 0:
             raise UsageError(f"timeout must be a number of seconds > 0, not {timeout!r}")
         self.backend = get(backend) if isinstance(backend, str) else backend  # None: raw loops
         self.context = resolve_context(context)
         self.timeout = timeout
+        self.placement = resolve_placement(pin)
+        self.usable_cpus = usable_cpus()
         self.channels = []
         self.workers: dict[str, object] = {}  # name -> Process
         self.reports: dict[str, object] = {}  # name -> read end of its report pipe
+        self.helpers: dict[str, Helper] = {}  # name -> a helper process the channels declared
+        #: CPU seconds of each helper from "go" to the last report (None: unreadable).
+        self.helper_cpu_seconds: dict[str, float | None] = {}
         self.deadline = None
         self.go_event = None
+        #: Set once every worker named in ``finish_after`` has reported "done": producers
+        #: wait for it to read their CPU clocks, so that the work their mechanism's
+        #: background threads do after close() (a Queue's feeder) is counted.
+        self.finished_event = None
+        self.finish_after: set[str] = set()
 
     def open(self, producers=1, consumers=1, maxsize=None):
-        channel = self.backend.open(producers, consumers, maxsize=maxsize, context=self.context)
+        try:
+            channel = self.backend.open(producers, consumers, maxsize=maxsize,
+                                        context=self.context)
+        except UsageError:
+            raise
+        except IPCBenchError as error:  # a server it cannot reach, one it cannot start
+            raise PointFailed(f"{self.backend.name}: {error}") from None
         self.channels.append(channel)
         return channel
 
     def spawn(self, name: str, role, *args) -> None:
         reader, writer = self.context.Pipe(duplex=False)
+        cpus = self._cpus_for(len(self.workers))
         process = self.context.Process(target=_worker, name=f"ipc-bench {name}",
-                                       args=(role, writer, self.go_event, *args), daemon=True)
+                                       args=(role, writer, self.go_event, cpus, *args),
+                                       daemon=True)
         self.workers[name] = process
         self.reports[name] = reader
         # A Ctrl-C or SIGTERM while the child starts would reach it with the parent's
@@ -113,6 +150,7 @@ class Point:
     def start(self, spawn_all) -> None:
         self.deadline = time.monotonic() + self.timeout
         self.go_event = self.context.Event()
+        self.finished_event = self.context.Event()
         try:
             spawn_all()
             self.collect("ready")
@@ -120,10 +158,25 @@ class Point:
             self.close()
             raise
 
+    def _cpus_for(self, number: int) -> set[int] | None:
+        """The CPU set of the ``number``-th worker started (producers are started first)."""
+        if self.placement == "spread":
+            return {self.usable_cpus[number % len(self.usable_cpus)]}
+        if self.placement == "shared":
+            return {self.usable_cpus[0]}
+        return None
+
     def go(self) -> dict[str, object]:
         try:
+            helpers = self._helpers()
+            start = {name: helper.cpu_seconds() for name, helper in helpers.items()}
             self.go_event.set()
-            return self.collect("done")
+            reports = self.collect("done")
+            # Read before close(): a helper stopped with its channel takes its clock with it.
+            self.helper_cpu_seconds = {
+                name: None if start[name] is None or (end := helper.cpu_seconds()) is None
+                else max(0.0, end - start[name]) for name, helper in helpers.items()}
+            return reports
         finally:
             self.close()
 
@@ -138,35 +191,60 @@ class Point:
                                   f"{', '.join(sorted(pending))} ({stage})")
             helpers = self._helpers()
             watched = {self.workers[name].sentinel: name for name in pending}
-            watched.update({process.sentinel: name for name, process in helpers.items()})
+            unwatchable = False
+            for name, helper in helpers.items():
+                sentinel = helper.sentinel()
+                if sentinel is None:
+                    unwatchable = True
+                else:
+                    watched[sentinel] = name
+            if unwatchable:  # no waitable handle: look at those helpers now and then
+                remaining = min(remaining, HELPER_POLL_SECONDS)
+                for helper in helpers.values():
+                    if helper.sentinel() is None and helper.dead():
+                        self._fail(helper.name, "died")
             ready = wait([*pending.values(), *watched], remaining)
             for name, reader in list(pending.items()):
                 if reader in ready or reader.poll():
                     results[name] = self._receive(name, reader, stage)
                     del pending[name]
+            if stage == "done" and self.finish_after and self.finish_after <= results.keys():
+                self.finished_event.set()
             for sentinel in ready:
                 name = watched.get(sentinel)
-                if name in pending or name in helpers:
+                if name in pending:
                     self._fail(name, f"died with {self._exit(name)}")
+                if name in helpers:
+                    self._fail(name, "died")
         return results
 
-    def _helpers(self) -> dict[str, object]:
-        return {name: process for channel in self.channels
-                for name, process in channel.processes().items()}
+    def _helpers(self) -> dict[str, Helper]:
+        """The helper processes the channels declare now, each seen through a Helper (kept,
+        with its pidfd, as long as its pid stays the same)."""
+        declared = {name: process for channel in self.channels
+                    for name, process in channel.processes().items()}
+        for name, process in declared.items():
+            known = self.helpers.get(name)
+            if known is None or known.process is not process:
+                if known is not None:
+                    known.close()
+                self.helpers[name] = Helper(name, process)
+        for name in set(self.helpers) - set(declared):
+            self.helpers.pop(name).close()
+        return {name: helper for name, helper in self.helpers.items() if helper.pid is not None}
 
     def _exit(self, name: str) -> str:
-        process = self.workers.get(name) or self._helpers()[name]
+        process = self.workers[name]
         process.join(0.5)
         return f"{describe_exit(process.exitcode)}"
 
     def _fail(self, name: str, what: str):
-        """Raise PointFailed for ``name``, unless a helper process (a manager server) died:
-        then the workers' errors are its consequences, and it is named instead."""
-        for helper, process in self._helpers().items():
-            process.join(0.2)
-            if process.exitcode is not None:
-                raise PointFailed(f"{helper} (pid {process.pid}) died with "
-                                  f"{describe_exit(process.exitcode)}")
+        """Raise PointFailed for ``name``, unless a helper process (a manager server, a
+        broker) died: then the workers' errors are its consequences, and it is named instead."""
+        for helper in self._helpers().values():
+            if helper.dead(wait_seconds=0.2):
+                raise PointFailed(f"{helper.name} (pid {helper.pid}) died with "
+                                  f"{helper.describe_exit()}")
         if what.startswith("failed:"):
             # A worker that reports an error may only be the first to notice that another was
             # killed (a connection ended under it): the killed one is the cause, named.
@@ -176,7 +254,7 @@ class Point:
                     if process.exitcode is not None and process.exitcode < 0:
                         raise PointFailed(f"{other} (pid {process.pid}) died with "
                                           f"{describe_exit(process.exitcode)}")
-        pid = (self.workers.get(name) or self._helpers()[name]).pid
+        pid = self.workers[name].pid if name in self.workers else self.helpers[name].pid
         raise PointFailed(f"{name} (pid {pid}) {what}")
 
     def _receive(self, name, reader, stage):
@@ -219,14 +297,6 @@ class Point:
         channels, self.channels = self.channels, []
         for channel in channels:
             channel.close()
-
-
-def describe_exit(exitcode: int | None) -> str:
-    if exitcode is None:
-        return "no exit code yet (still running)"
-    if exitcode < 0:
-        try:
-            return f"exit code {exitcode} ({signal.Signals(-exitcode).name})"
-        except ValueError:
-            return f"exit code {exitcode}"
-    return f"exit code {exitcode}"
+        for helper in self.helpers.values():
+            helper.close()
+        self.helpers.clear()

@@ -37,6 +37,13 @@ class ThroughputResult(_Status):
     reason: str | None = None  # why the point is unsupported
     start_method: str = ""
     cpu_count: int | None = field(default_factory=os.cpu_count)
+    # CPU time (user + system) of every worker and helper process from "go" until each had
+    # done its part; not the parent's. None where a clock could not be read.
+    cpu_seconds: float | None = None
+    cpu_us_per_msg: float | None = None  # cpu_seconds / delivered, in microseconds
+    cpu_cores: float | None = None  # cpu_seconds / seconds: the average number of busy cores
+    placement: str = "none"  # how workers were pinned: none, spread or shared
+    cpu_sets: dict[str, list[int]] | None = None  # worker name -> the CPUs it ran on
 
     def to_json(self) -> dict:
         return {"kind": "throughput", **asdict(self), "status": self.status}
@@ -96,4 +103,22 @@ def tally(result: ThroughputResult, producers: list[dict], consumers: list[dict]
                 (result.duplicated, "duplicated"), (result.corrupted, "corrupted")) if count]
     result.ok = not problems
     result.error = None if result.ok else "messages " + ", ".join(problems)
+    return result
+
+
+def account_cpu(result: ThroughputResult, reports: dict[str, dict],
+                helper_cpu_seconds: dict[str, float | None]) -> ThroughputResult:
+    """The CPU keys of a point from its workers' reports and its helpers' clocks, and the CPU
+    set each worker read back."""
+    parts = [report.get("cpu_seconds") for report in reports.values()]
+    parts += list(helper_cpu_seconds.values())
+    result.cpu_sets = {name: report["cpu_set"] for name, report in sorted(reports.items())
+                       if "cpu_set" in report} or None
+    if any(part is None for part in parts):
+        return result  # an unreadable clock: better no figure than one that misses a part
+    result.cpu_seconds = sum(parts)
+    if result.delivered:
+        result.cpu_us_per_msg = result.cpu_seconds / result.delivered * 1e6
+    if result.seconds:
+        result.cpu_cores = result.cpu_seconds / result.seconds
     return result

@@ -11,7 +11,13 @@ from backends.interface import Backend
 from backends.measure import workers
 from backends.measure.check import MIN_SIZE_BYTES
 from backends.measure.point import DEFAULT_TIMEOUT_SECONDS, Point, PointFailed
-from backends.measure.results import LatencyResult, ThroughputResult, percentile, tally
+from backends.measure.results import (
+    LatencyResult,
+    ThroughputResult,
+    account_cpu,
+    percentile,
+    tally,
+)
 
 #: Round trips before the measured ones, as a fraction of the samples (at least WARMUP_MIN).
 WARMUP_FRACTION = 0.1
@@ -70,7 +76,7 @@ class ThroughputRun:
     def __init__(self, backend, size_bytes: int, producers: int = 1, consumers: int = 1, *,
                  messages: int | None = None, seconds: float | None = None,
                  timeout: float = DEFAULT_TIMEOUT_SECONDS, context=None,
-                 maxsize: int | None = None):
+                 maxsize: int | None = None, pin: str | None = None):
         _check_size(size_bytes)
         if not isinstance(timeout, int | float) or not timeout > 0:
             raise UsageError(f"timeout must be a number of seconds > 0, not {timeout!r}")
@@ -78,11 +84,12 @@ class ThroughputRun:
         grid.check_count("consumers", consumers)
         _check_amount(messages, seconds, producers)
         # The timeout bounds what a point takes beyond the time it was asked to run.
-        self.point = Point(backend, timeout + (seconds or 0), context)
+        self.point = Point(backend, timeout + (seconds or 0), context, pin)
         self.size_bytes, self.producers, self.consumers = size_bytes, producers, consumers
         self.messages, self.seconds, self.maxsize = messages, seconds, maxsize
         self.result = ThroughputResult(self.point.backend.name, size_bytes, producers, consumers,
-                                       start_method=self.point.context.get_start_method())
+                                       start_method=self.point.context.get_start_method(),
+                                       placement=self.point.placement)
 
     def start(self) -> ThroughputRun:
         _refuse_unsupported(self.point.backend, self.result.size)
@@ -94,8 +101,10 @@ class ThroughputRun:
         shares = _split(self.messages, self.producers) if self.messages else None
         for index in range(self.producers):
             self.point.spawn(f"producer-{index}", workers.produce, channel, index, self.size_bytes,
-                             shares[index] if shares else None, self.seconds)
+                             shares[index] if shares else None, self.seconds,
+                             self.point.finished_event)
         expected = max(shares) if shares else 0
+        self.point.finish_after = {f"consumer-{index}" for index in range(self.consumers)}
         for index in range(self.consumers):
             self.point.spawn(f"consumer-{index}", workers.consume, channel, index, self.size_bytes,
                              self.producers, expected)
@@ -104,7 +113,8 @@ class ThroughputRun:
         reports = self.point.go()
         producers = [reports[f"producer-{i}"] for i in range(self.producers)]
         consumers = [reports[f"consumer-{j}"] for j in range(self.consumers)]
-        return tally(self.result, producers, consumers)
+        tally(self.result, producers, consumers)
+        return account_cpu(self.result, reports, self.point.helper_cpu_seconds)
 
     def close(self) -> None:
         self.point.close()
@@ -118,13 +128,13 @@ class LatencyRun:
     """One latency point: a ping-pong between two processes over two 1x1 channels."""
 
     def __init__(self, backend, size_bytes: int, *, samples: int | None = None,
-                 timeout: float = DEFAULT_TIMEOUT_SECONDS, context=None):
+                 timeout: float = DEFAULT_TIMEOUT_SECONDS, context=None, pin: str | None = None):
         _check_size(size_bytes)
         samples = latency_samples(size_bytes) if samples is None else samples
         if type(samples) is not int or not 1 <= samples <= grid.MAX_MESSAGES:
             raise UsageError(f"samples must be an int from 1 to {grid.MAX_MESSAGES:,}, "
                              f"not {samples!r}")
-        self.point = Point(backend, timeout, context)
+        self.point = Point(backend, timeout, context, pin)
         self.size_bytes, self.samples = size_bytes, samples
         self.warmup = max(WARMUP_MIN, int(samples * WARMUP_FRACTION))
         self.result = LatencyResult(self.point.backend.name, size_bytes,

@@ -1,8 +1,13 @@
 """The worker roles of a point: producers, consumers, and the two ends of a ping-pong.
 
 Producers stamp when they start and consumers stamp each delivery, so the clock stops when the
-last message reaches a consumer. Producers build small messages before "go" and big ones as
-they send them (see prebuild).
+last message reaches a consumer. Each also reads its CPU time (``time.process_time()``: user +
+system, every thread of the process, a Queue's feeder and libzmq's I/O thread included) from
+"go" until its part is done: a consumer's end of stream, before any checking after the clock;
+a producer's last send and close, and what its mechanism's background threads still do for it
+afterwards (it reads its clock once every consumer has reached the end of the stream).
+
+Producers build small messages before "go" and big ones as they send them (see prebuild).
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import time
 from array import array
 
 from backends.measure.check import HEADER, KEEP_MAX_BYTES, Check, body
-from backends.measure.point import PointFailed, ready
+from backends.measure.point import PointFailed, ready, wait_finished
 
 #: Producers running for --seconds look at the clock once per this many messages.
 CLOCK_EVERY = 64
@@ -24,7 +29,7 @@ PREBUILD_BYTES = 256 * 1024**2
 BUILD_AS_SENT_MIN_BYTES = 4096
 
 
-def produce(report, go, channel, index, size_bytes, count, seconds):
+def produce(report, go, channel, index, size_bytes, count, seconds, finished=None):
     sender = channel.sender(index)
     send_many, pack, template = sender.send_many, HEADER.pack, body(index, size_bytes)
     clock = time.perf_counter
@@ -33,6 +38,7 @@ def produce(report, go, channel, index, size_bytes, count, seconds):
         prebuilt = [pack(index, seq) + template for seq in range(count)]
     if not ready(report, go):
         return None
+    cpu = time.process_time()
     start = clock()
     if prebuilt is not None:
         send_many(prebuilt)
@@ -46,7 +52,10 @@ def produce(report, go, channel, index, size_bytes, count, seconds):
             send_many(pack(index, seq) + template for seq in range(sent, sent + CLOCK_EVERY))
             sent += CLOCK_EVERY
     sender.close()
-    return {"sent": sent, "start": start}
+    if finished is not None:
+        wait_finished(finished)
+    cpu = time.process_time() - cpu
+    return {"sent": sent, "start": start, "cpu_seconds": cpu}
 
 
 def prebuild(sender, size_bytes: int, count: int | None) -> bool:
@@ -76,20 +85,42 @@ def consume(report, go, channel, index, size_bytes, producers, expected):
     last = None
     if not ready(report, go):
         return None
-    if keep:
+    cpu = time.process_time()
+    if receiver.joinable:
+        # A joinable backend's consumer acknowledges every message (task_done: XACK, or
+        # JoinableQueue's count), as its users do, and the clock includes it.
+        last, kept = _consume_acknowledged(receiver, check, keep, clock)
+        cpu = time.process_time() - cpu
+        for message in kept:
+            check(message)
+    elif keep:
         kept = []
         append = kept.append
         for message in receiver:
             last = clock()
             append(message)
+        cpu = time.process_time() - cpu
         for message in kept:
             check(message)
     else:
         for message in receiver:
             last = clock()
             check(message)
+        cpu = time.process_time() - cpu
     receiver.close()
-    return {**check.totals(), "last": last}
+    return {**check.totals(), "last": last, "cpu_seconds": cpu}
+
+
+def _consume_acknowledged(receiver, check, keep: bool, clock):
+    task_done, last, kept = receiver.task_done, None, []
+    for message in receiver:
+        task_done()
+        last = clock()
+        if keep:
+            kept.append(message)
+        else:
+            check(message)
+    return last, kept
 
 
 def ping(report, go, ping, pong, size_bytes, samples, warmup):

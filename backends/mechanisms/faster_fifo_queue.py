@@ -104,7 +104,10 @@ class FasterFifoReceiver(QueueReceiver):
                         remaining = deadline - time.monotonic()
                         taken.extend(self._get_many(remaining > 0, max(0.0, remaining)))
                 except stdlib_queue.Empty:
-                    if deadline is None:
+                    # Also raised before the timeout: when get_many() had to grow its buffer
+                    # for a big message, it retries without waiting, and another consumer may
+                    # have taken the message meanwhile.
+                    if deadline is None or time.monotonic() < deadline:
                         continue
                     raise TimeoutError(f"no message within {timeout} s") from None
                 continue

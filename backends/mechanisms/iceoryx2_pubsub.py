@@ -25,9 +25,10 @@ The traps, and what this module does about them:
   ``close()`` then waits until each consumer has acknowledged its END (in shared memory), so
   nothing is lost to the producer's node going away;
 - services are files and segments named after iceoryx2's prefix and root path, machine-wide by
-  default (``/tmp/iceoryx2``, ``/dev/shm/iox2_*``): each channel gets its own, named after its
-  private 0700 directory (``/tmp/ipc-bench-iox2-<pid>-<random>``, segments
-  ``/dev/shm/ipc-bench-iox2-<pid>-<random>_*``), registered with ``backends.cleanup`` and
+  default (``/tmp/iceoryx2``, ``/dev/shm/iox2_*``): each channel gets its own, its private
+  0700 directory (``/tmp/ipc-bench-iox2-<pid>-<random>``) and a prefix of its own for the
+  segments (``/dev/shm/ipc-bench-<random>_*``: short, as it is also part of the paths of the
+  event sockets, which a Unix socket limits to 107 bytes), registered with ``backends.cleanup`` and
   removed when the channel closes, so a killed worker's node (noticed by iceoryx2 only at
   ``try_cleanup_dead_nodes()``) leaves nothing behind either.
 """
@@ -39,6 +40,7 @@ import ctypes
 import glob
 import itertools
 import os
+import secrets
 import time
 
 try:
@@ -60,11 +62,25 @@ WAIT_SLICE = 0.05
 INITIAL_SLICE_BYTES = 4096  # a publisher's first segment; it grows by powers of two
 
 
-def _node(directory: str):
-    """A node whose services live under ``directory`` and in /dev/shm segments named after it."""
+#: The longest path of a Unix socket (sun_path, less its terminating NUL).
+SOCKET_PATH_BYTES = 107
+#: What iceoryx2 adds to root path and prefix for an event's socket: a u128 id and ".event".
+EVENT_SOCKET_SUFFIX_BYTES = 39 + len(".event")
+
+
+def _prefix() -> str:
+    """A channel's own name prefix for its segments, short: it is part of a socket's path."""
+    return f"ipc-bench-{secrets.token_hex(4)}_"
+
+
+def _node(directory: str, prefix: str):
+    """A node whose services live under ``directory`` and in /dev/shm/<prefix>* segments."""
     iox2.set_log_level_from_env_or(iox2.LogLevel.Error)  # not a notice per node on stderr
+    if len(directory) + 1 + len(prefix) + EVENT_SOCKET_SUFFIX_BYTES > SOCKET_PATH_BYTES:
+        raise IPCBenchError(f"iceoryx2's event sockets in {directory} would have paths longer "
+                            f"than {SOCKET_PATH_BYTES} bytes: set TMPDIR to a shorter directory")
     config = iox2.config.default()
-    config.global_cfg.prefix = iox2.FileName.new(os.path.basename(directory) + "_")
+    config.global_cfg.prefix = iox2.FileName.new(prefix)
     config.global_cfg.root_path = iox2.Path.new(directory + "/")
     return (iox2.NodeBuilder.new().config(config)
             .signal_handling_mode(iox2.SignalHandlingMode.Disabled)  # the harness's signals
@@ -76,7 +92,7 @@ class _Services:
 
     def __init__(self, channel: Iceoryx2Channel):
         self.channel = channel
-        self.node = _node(channel.directory)
+        self.node = _node(channel.directory, channel.prefix)
 
     def data(self, producer: int, consumer: int):
         return (self.node.service_builder(iox2.ServiceName.new(f"p{producer}-c{consumer}"))
@@ -96,7 +112,8 @@ class Iceoryx2Channel(Channel):
         super().__init__(producers, consumers, maxsize, context)
         self.depth = maxsize or DEFAULT_DEPTH
         self.directory = self._private_directory("iox2")
-        self._segments = f"/dev/shm/{os.path.basename(self.directory)}_*"
+        self.prefix = _prefix()
+        self._segments = f"/dev/shm/{self.prefix}*"
         cleanup.register("glob", self._segments)  # even if this process is killed
         # _acks[i * consumers + j] = 1 once consumer j has taken producer i's END
         self._acks = context.RawArray("b", producers * consumers)
@@ -256,13 +273,14 @@ class Iceoryx2RawLoop(RawLoop):
     def __init__(self, context):
         super().__init__(context)
         import tempfile
-        self.directory = tempfile.mkdtemp(prefix=f"ipc-bench-iox2-raw-{os.getpid()}-")
-        self._segments = f"/dev/shm/{os.path.basename(self.directory)}_*"
+        self.directory = tempfile.mkdtemp(prefix=f"ipc-bench-iox2-{os.getpid()}-")
+        self.prefix = _prefix()
+        self._segments = f"/dev/shm/{self.prefix}*"
         cleanup.register("path", self.directory)
         cleanup.register("glob", self._segments)
 
     def _services(self):
-        node = _node(self.directory)
+        node = _node(self.directory, self.prefix)
         data = (node.service_builder(iox2.ServiceName.new("raw"))
                 .publish_subscribe(iox2.Slice[ctypes.c_uint8]).enable_safe_overflow(False)
                 .subscriber_max_buffer_size(DEFAULT_DEPTH).open_or_create())
@@ -276,7 +294,9 @@ class Iceoryx2RawLoop(RawLoop):
                      .backpressure_strategy(iox2.BackpressureStrategy.RetryUntilDelivered)
                      .create())
         notify = event.notifier_builder().create().notify
-        while data.dynamic_config.number_of_subscribers < 1:
+        # The receiver listens once its subscriber has connected to this publisher: samples
+        # sent before would vanish.
+        while event.dynamic_config.number_of_listeners < 1:
             time.sleep(0.001)
         publisher.update_connections()
 
@@ -290,6 +310,9 @@ class Iceoryx2RawLoop(RawLoop):
     def receiver(self):
         self._node, data, event = self._services()
         subscriber = data.subscriber_builder().buffer_size(DEFAULT_DEPTH).create()
+        while data.dynamic_config.number_of_publishers < 1:
+            time.sleep(0.001)
+        subscriber.receive()  # connects to the publisher
         listener = event.listener_builder().create()
 
         def receive() -> bytes:

@@ -103,6 +103,8 @@ if [ -d "$results/$machine" ]; then
   python -m backends.measure.machine --commit "$commit" --label "$label" --placement "$pin" \
     > "$sidecars/$machine.json"
   rm -f "$results/$machine/ipc-bench-environment.json"   # where older versions put it
+  # Each backend's declared largest payload: the report tells skipped points above it apart.
+  python -m backends list --json > "$sidecars/$machine.backends.json"
 fi
 # asv exits 2 when some benchmark failed: the report still shows every point that passed.
 python -m backends report --results "$results" --out "$(dirname "$config")/report" \

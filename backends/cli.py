@@ -144,11 +144,13 @@ def list_command(args) -> int:
     for name in backends.names():
         reason = backends.unavailable(name)
         try:
-            capabilities = sorted(backends.load(name).capabilities)
+            backend_class = backends.load(name)
+            capabilities = sorted(backend_class.capabilities)
+            max_payload_bytes = backend_class.max_payload_bytes
         except IPCBenchError:
-            capabilities = []
+            capabilities, max_payload_bytes = [], None
         rows.append({"name": name, "available": reason is None, "reason": reason,
-                     "capabilities": capabilities})
+                     "capabilities": capabilities, "max_payload_bytes": max_payload_bytes})
     if args.json:
         for row in rows:
             print(json.dumps(row))
@@ -156,11 +158,13 @@ def list_command(args) -> int:
     from rich.console import Console
     from rich.table import Table
     table = Table(title="ipc-bench backends")
-    for column in ("backend", "available", "capabilities"):
+    for column in ("backend", "available", "capabilities", "largest payload"):
         table.add_column(column)
     for row in rows:
+        limit = row["max_payload_bytes"]
         table.add_row(row["name"], "yes" if row["available"] else f"no: {row['reason']}",
-                      ", ".join(row["capabilities"]))
+                      ", ".join(row["capabilities"]),
+                      "no limit" if limit is None else f"{limit:,} bytes")
     Console().print(table)
     return 0
 
@@ -373,10 +377,9 @@ def run_command(args) -> int:
                     if args.json:
                         print(json.dumps({**row, "machine": machine}), flush=True)
                 if not err.is_terminal:
-                    status = "ok" if result.ok else f"FAILED: {result.error}"
-                    err.print(f"[{done}/{len(todo)}] {label}: {status}", highlight=False,
-                              soft_wrap=True)
-                elif not result.ok:
+                    err.print(f"[{done}/{len(todo)}] {label}: {_status(result)}",
+                              highlight=False, soft_wrap=True)
+                elif result.status == "failed":
                     progress.console.print(f"[red]FAILED[/] {label}: {result.error}",
                                            highlight=False)
                 progress.advance(task)
@@ -395,7 +398,15 @@ def run_command(args) -> int:
         err.print(f"{PROG}: interrupted after {len(results)} of {len(points)} points",
                   highlight=False)
         return 130
-    return 0 if all(result.ok for result in results) else 1
+    return 0 if all(result.status != "failed" for result in results) else 1
+
+
+def _status(result) -> str:
+    """The table's status cell: ok, FAILED with the error, or unsupported with the reason (a
+    size above the backend's declared limit: not run, not a failure)."""
+    if result.status == "unsupported":
+        return f"unsupported: {result.reason}"
+    return "ok" if result.ok else f"FAILED: {result.error}"
 
 
 def _rounds():
@@ -437,7 +448,7 @@ def _print_table(results, latency: bool, machine: dict) -> None:
     for column in columns:
         table.add_column(column, justify="left" if column in ("backend", "status") else "right")
     for r in results:
-        status = "ok" if r.ok else f"FAILED: {r.error}"
+        status = _status(r)
         if latency:
             table.add_row(r.backend, grid.format_size(r.size), str(r.samples),
                           *(_figure(r, key, 1) for key in (

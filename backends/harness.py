@@ -8,10 +8,12 @@ from backends.measure import (  # noqa: F401 - re-exported
     LatencyResult,
     LatencyRun,
     PointFailed,
+    PointUnsupported,
     ThroughputResult,
     ThroughputRun,
     __all__,
     machine_info,
     measure_latency,
     measure_throughput,
+    unsupported_reason,
 )

@@ -17,7 +17,7 @@ def _measure_all() -> dict:
             skip_unless_runnable(backend)
         except NotImplementedError:
             continue
-        for size_bytes in SIZES:
+        for size_bytes in SIZES:  # above a backend's limit: unsupported, at once
             results[backend, size_bytes] = measure_latency(backend, size_bytes,
                                                            timeout=POINT_TIMEOUT)
     return results
@@ -35,7 +35,7 @@ class Latency:
     setup_cache.timeout = ASV_TIMEOUT * 5
 
     def setup(self, results, backend, size_bytes):
-        skip_unless_runnable(backend)
+        skip_unless_runnable(backend, size_bytes=size_bytes)
 
     def _percentile(self, results, backend, size_bytes, key: str) -> float:
         result = results[backend, size_bytes]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import backends
 from backends import grid
+from backends.harness import unsupported_reason
 from backends.measure import processes
 
 #: Every registered backend, plugins included; one that cannot run here is skipped, not failed.
@@ -77,11 +78,18 @@ def recorded_median(name: str, params: tuple) -> float:
     return statistics.median(values)
 
 
-def skip_unless_runnable(backend: str, producers: int = 1, consumers: int = 1) -> None:
-    """asv skips a combination whose setup raises NotImplementedError."""
+def skip_unless_runnable(backend: str, producers: int = 1, consumers: int = 1,
+                         size_bytes: int | None = None) -> None:
+    """asv skips a combination whose setup raises NotImplementedError: a backend that cannot
+    run here, process counts it does not support, a size above its declared limit (run-suite.sh
+    keeps the limits beside asv's results, where the report reads why)."""
     reason = backends.unavailable(backend)
     if reason:
         raise NotImplementedError(reason)
+    if size_bytes is not None:
+        reason = unsupported_reason(backends.get(backend), size_bytes)
+        if reason:
+            raise NotImplementedError(reason)
     capabilities = backends.load(backend).capabilities
     if producers > 1 and "multi-producer" not in capabilities:
         raise NotImplementedError(f"{backend} supports one producer only")

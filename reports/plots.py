@@ -13,27 +13,81 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from backends.grid import format_size
 from reports.results import only_set
 
-#: The built-in backends first, in a fixed order, so each keeps its colour from plot to plot.
-BACKEND_ORDER = ["pipe", "queue", "joinable-queue", "manager-queue", "file-lock", "zmq-ipc",
-                 "zmq-tcp"]
-_PALETTE = [matplotlib.colormaps["tab10"](i) for i in range(10)] + \
-    [matplotlib.colormaps["Dark2"](i) for i in range(8)]
+#: Backends by family, each family one colour ramp: a reader finds a family by its colour and a
+#: backend in it by its marker and line style. The report never imports a backend, so the
+#: families are named here; a backend not listed (a plugin) goes to "other", in greys.
+FAMILIES = {
+    "kernel pipes, sockets and files": (
+        "Blues", ["pipe", "unix-socket", "posix-mq", "zmq-ipc", "zmq-tcp", "file-lock"]),
+    "stdlib queues": ("Greens", ["queue", "joinable-queue", "simple-queue"]),
+    "shared memory": ("Oranges", ["shm-ring", "faster-fifo", "iceoryx2"]),
+    "brokers": ("Purples", ["manager-queue", "redis-list", "redis-stream"]),
+    "other": ("Greys", []),
+}
+#: Every known backend, family by family, so each keeps its style from plot to plot.
+BACKEND_ORDER = [name for _, members in FAMILIES.values() for name in members]
+_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+#: No dotted style: the latency plot draws p99 dotted.
+_LINESTYLES = ["-", "--", "-.", (0, (5, 1, 1, 1, 1, 1))]
+
+
+def family(name: str) -> str:
+    return next((label for label, (_, members) in FAMILIES.items() if name in members), "other")
 
 
 def ordered_backends(names: object) -> list[str]:
+    """Family by family, known backends in their fixed order, then others by name."""
     present = {str(n) for n in names}
     known = [n for n in BACKEND_ORDER if n in present]
     return known + sorted(present - set(known))
 
 
+def backend_style(name: str, names: list[str]) -> dict:
+    """Colour (a shade of its family's), marker and line style of ``name``'s lines; ``names``
+    are the other backends drawn with it (plugins are styled in their order)."""
+    label = family(name)
+    ramp, members = FAMILIES[label]
+    if label == "other":
+        members = sorted({*names, name} - set(BACKEND_ORDER))
+    index = members.index(name)
+    # Shades from mid to dark: the palest are hard to see on white.
+    shade = 0.45 + 0.5 * (index / max(len(members) - 1, 1))
+    return {"color": matplotlib.colormaps[ramp](shade), "marker": _MARKERS[index % len(_MARKERS)],
+            "linestyle": _LINESTYLES[index % len(_LINESTYLES)]}
+
+
 def backend_color(name: str, names: list[str]) -> tuple:
-    everyone = ordered_backends([*BACKEND_ORDER, *names])
-    return _PALETTE[everyone.index(name) % len(_PALETTE)]
+    return backend_style(name, names)["color"]
+
+
+def family_legend(fig: Figure, axes) -> None:
+    """One legend beside the plots: the backends drawn, under their family's name."""
+    drawn: dict[str, object] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            drawn.setdefault(label, handle)
+    handles, labels, headings = [], [], []
+    ceiling = drawn.pop(MEMCPY_LABEL, None)  # not a backend: last, under no family
+    for label in FAMILIES:
+        members = [name for name in ordered_backends(drawn) if family(name) == label]
+        if members:
+            headings.append(len(labels))
+            handles.append(Line2D([], [], linestyle="none"))
+            labels.append(label)
+            handles += [drawn[name] for name in members]
+            labels += members
+    if ceiling is not None:
+        handles.append(ceiling)
+        labels.append(MEMCPY_LABEL)
+    legend = fig.legend(handles, labels, loc="outside right upper", fontsize="small")
+    for index in headings:
+        legend.get_texts()[index].set_fontweight("bold")
 
 
 def procs_order(frame: pd.DataFrame) -> list[str]:
@@ -69,8 +123,8 @@ def plot_throughput(frame: pd.DataFrame, y: str = "mb_per_s") -> Figure:
         for backend in backends:
             line = panel[panel["backend"] == backend].sort_values("size_bytes")
             if not line.empty:
-                ax.plot(line["size_bytes"].astype(float), line[y], marker="o", label=backend,
-                        color=backend_color(backend, backends))
+                ax.plot(line["size_bytes"].astype(float), line[y], label=backend,
+                        **backend_style(backend, backends))
         if memcpy is not None:
             ax.plot(*memcpy, linestyle="--", color="black", linewidth=1,
                     label=MEMCPY_LABEL)
@@ -84,7 +138,7 @@ def plot_throughput(frame: pd.DataFrame, y: str = "mb_per_s") -> Figure:
         ax.set_visible(False)
     for ax in axes[::columns]:
         ax.set_ylabel("MB/s" if y == "mb_per_s" else "messages/s")
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper")
+    family_legend(fig, axes)
     fig.suptitle("Throughput against message size")
     return fig
 
@@ -162,34 +216,44 @@ def memcpy_line(points: pd.DataFrame, y: str = "mb_per_s") -> tuple[list, list] 
 
 
 def plot_latency(frame: pd.DataFrame) -> Figure:
-    """Round-trip latency against message size: the p50 line, a band up to p99, per backend."""
+    """Round-trip latency against message size: the p50 line, a band up to p99, per backend;
+    a panel per family (a dozen p99 bands in one plot hide each other), on one scale."""
     rows = only_set(frame)
     rows = rows[rows["metric"].isin(["rtt_p50_us", "rtt_p99_us"]) & (rows["status"] == "ok")]
-    fig = Figure(figsize=(7, 4.2), layout="constrained")
-    ax = fig.subplots()
     if rows.empty:
-        return _empty(fig, ax, "no latency results")
+        fig = Figure(figsize=(7, 4.2), layout="constrained")
+        return _empty(fig, fig.subplots(), "no latency results")
     table = rows.pivot_table(index=["backend", "size_bytes"], columns="metric", values="value")
     backends = ordered_backends(table.index.get_level_values("backend").unique())
-    for backend in backends:
-        line = table.loc[backend].sort_index()
-        sizes = line.index.astype(float)
-        color = backend_color(backend, backends)
-        if "rtt_p50_us" in line:
-            ax.plot(sizes, line["rtt_p50_us"], marker="o", label=backend, color=color)
-        if "rtt_p50_us" in line and "rtt_p99_us" in line:
-            ax.fill_between(sizes, line["rtt_p50_us"], line["rtt_p99_us"], color=color,
-                            alpha=0.1, linewidth=0)
-            ax.plot(sizes, line["rtt_p99_us"], linestyle=":", linewidth=1, color=color,
-                    label=f"_{backend} p99")
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    _size_ticks(ax, rows["size_bytes"])
-    ax.set_xlabel("message size")
-    ax.set_ylabel("round trip, µs (line p50, band to dotted p99)")
-    ax.grid(True, which="major", alpha=0.3)
-    ax.legend(loc="upper left", fontsize="small")
-    ax.set_title("Ping-pong latency against message size")
+    families = [label for label in FAMILIES if any(family(b) == label for b in backends)]
+    columns = min(len(families), 2)
+    panels = (len(families) + columns - 1) // columns
+    fig = Figure(figsize=(4.6 * columns + 1.6, 3.2 * panels), layout="constrained")
+    axes = fig.subplots(panels, columns, squeeze=False, sharex=True, sharey=True).ravel()
+    for ax, label in zip(axes, families, strict=False):
+        for backend in (b for b in backends if family(b) == label):
+            line = table.loc[backend].sort_index()
+            sizes = line.index.astype(float)
+            style = backend_style(backend, backends)
+            if "rtt_p50_us" in line:
+                ax.plot(sizes, line["rtt_p50_us"], label=backend, **style)
+            if "rtt_p50_us" in line and "rtt_p99_us" in line:
+                ax.fill_between(sizes, line["rtt_p50_us"], line["rtt_p99_us"],
+                                color=style["color"], alpha=0.12, linewidth=0)
+                ax.plot(sizes, line["rtt_p99_us"], linestyle=":", linewidth=1,
+                        color=style["color"], label=f"_{backend} p99")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        _size_ticks(ax, rows["size_bytes"])
+        ax.set_title(label)
+        ax.set_xlabel("message size")
+        ax.grid(True, which="major", alpha=0.3)
+    for ax in axes[len(families):]:
+        ax.set_visible(False)
+    for ax in axes[::columns]:
+        ax.set_ylabel("round trip, µs")
+    family_legend(fig, axes)
+    fig.suptitle("Ping-pong latency (line p50, band to dotted p99)")
     return fig
 
 
@@ -219,8 +283,8 @@ def plot_scaling(frame: pd.DataFrame, size_bytes: int | None = None) -> Figure:
     for backend in backends:
         line = points[points["backend"] == backend].set_index("procs")["msgs_per_s"]
         x = [i for i, p in enumerate(procs) if p in line.index]
-        ax.plot(x, [line[procs[i]] for i in x], marker="o", label=backend,
-                color=backend_color(backend, backends))
+        ax.plot(x, [line[procs[i]] for i in x], label=backend,
+                **backend_style(backend, backends))
     cores = points["num_cpu"].dropna()
     if not cores.empty:
         totals = points.drop_duplicates("procs").set_index("procs")
@@ -237,7 +301,7 @@ def plot_scaling(frame: pd.DataFrame, size_bytes: int | None = None) -> Figure:
     ax.set_xlabel("producers x consumers")
     ax.set_ylabel("messages/s")
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(loc="best", fontsize="small")
+    family_legend(fig, [ax])
     ax.set_title(f"Scaling at {format_size(size_bytes)} messages")
     return fig
 

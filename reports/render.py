@@ -124,9 +124,10 @@ def build_sections(frame: pd.DataFrame, current: str, baseline: str | None = Non
     worked = frame[(frame["work_us"] > 0) & (frame["result_set"] == current)]
     frame = frame[~(frame["work_us"] > 0)]
     everything = frame[frame["result_set"] == current]
-    # A skipped point was not run (the suite skips it, or the run was restricted with -b):
-    # it has no place in the tables, only in the counts.
-    rows = everything[everything["status"] != "skipped"]
+    # A skipped point was not run (the suite skips it, or the run was restricted with -b),
+    # nor was an unsupported one (above the backend's limit): no place in the tables, only in
+    # the counts and, with its reason, in "Failed, unsupported and skipped points".
+    rows = everything[~everything["status"].isin(["skipped", "unsupported"])]
     sets = result_sets(frame)
     info = sets[sets["result_set"] == current].iloc[0]
     throughput = rows[rows["metric"] == "batch_seconds"]
@@ -220,6 +221,7 @@ def _method(rows: pd.DataFrame, throughput: pd.DataFrame, everything: pd.DataFra
         "Latency: ping-pong round trip between one pair of processes, warm-up excluded; "
         "p50 and p99 in microseconds.",
         f"Points: {counts.get('ok', 0)} measured, {counts.get('failed', 0)} failed, "
+        f"{counts.get('unsupported', 0)} unsupported (above a backend's largest payload), "
         f"{counts.get('skipped', 0)} not run (skipped).",
     ]
     batches = Table(["message size", "batch messages", "batch MB"],
@@ -527,12 +529,24 @@ def _failures(rows: pd.DataFrame) -> Section:
                     format_size(int(r.size_bytes)) if pd.notna(r.size_bytes) else "–",
                     r.procs if isinstance(r.procs, str) else "–"] for r in failed.itertuples()]),
         ]
+    unsupported = rows[rows["status"] == "unsupported"]
+    if not unsupported.empty:
+        blocks += [
+            f"{len(unsupported)} point{'s' if len(unsupported) != 1 else ''} unsupported: the "
+            "size is above the largest payload the backend declares, so the suite did not run "
+            "it (not a failure).",
+            Table(["backend", "sizes", "why"],
+                  [[str(backend), ", ".join(format_size(int(size)) for size in
+                                            sorted(group["size_bytes"].dropna().unique())),
+                    str(group["reason"].iloc[0])]
+                   for backend, group in unsupported.groupby("backend", sort=True)]),
+        ]
     if not skipped.empty:
         counts = skipped["metric"].map(lambda m: METRIC_NAMES.get(m, m)).value_counts()
         blocks.append(f"{len(skipped)} point{'s' if len(skipped) != 1 else ''} not run "
                       f"(skipped by the suite, or left out of a restricted run): "
                       + ", ".join(f"{name} {count}" for name, count in counts.items()) + ".")
-    return Section("Failed and skipped points", blocks)
+    return Section("Failed, unsupported and skipped points", blocks)
 
 
 def _sets(sets: pd.DataFrame, current: str, baseline: str | None) -> Section:
@@ -555,6 +569,7 @@ def _data() -> Section:
     return Section("Data", [
         "results.csv holds every result set, one row per result set, metric, backend, size and "
         "process count: value in its unit (seconds per batch, or µs), status (ok, failed, "
+        "unsupported with its reason, "
         "skipped), asv's spread (ci_99_a/ci_99_b, q_25/q_75, repeat), and for throughput "
         "batch_messages, msgs_per_s and mb_per_s (MB = 10^6 bytes), with the machine's "
         "details. The plots are also in plots/ as PNG files."

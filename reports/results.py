@@ -37,6 +37,10 @@ DEFAULT_RESULTS_DIR = Path(".asv/results")
 #: the results directory; older versions wrote ENVIRONMENT_FILE in each machine's directory.
 ENVIRONMENT_FILE = "ipc-bench-environment.json"
 ENVIRONMENT_DIR = "ipc-bench-environment"
+#: ``ipc-bench list --json`` as run-suite.sh saved it, ENVIRONMENT_DIR/<machine>.backends.json
+#: (or BACKENDS_FILE in the machine's directory): each backend's declared largest payload,
+#: which tells a point skipped for its size apart from the rest.
+BACKENDS_FILE = "ipc-bench-backends.json"
 
 #: asv benchmark name -> metric name (units in the name); other benchmarks keep their own name.
 METRICS = {
@@ -87,7 +91,8 @@ COLUMNS = [
     "result_set", "machine", "cpu", "num_cpu", "ram", "os", "arch", "python", "commit", "env",
     *_ENVIRONMENT.values(), *_FIGURES.values(), "environment_note", "label", "placement",
     "date", "benchmark", "metric", "unit", "backend", "size_bytes", "producers", "consumers",
-    "procs", "work_us", "status", "value", "ci_99_a", "ci_99_b", "q_25", "q_75", "repeat",
+    "procs", "work_us", "status", "reason", "value", "ci_99_a", "ci_99_b", "q_25", "q_75",
+    "repeat",
     "batch_messages", "seconds", "msgs_per_s", "mb_per_s", "cpu_us_per_msg",
 ]
 
@@ -98,7 +103,9 @@ def load_results(results_dir: str | Path = DEFAULT_RESULTS_DIR,
 
     ``value`` is in ``unit`` (seconds for a throughput batch, microseconds for latency);
     throughput rows also carry ``msgs_per_s`` and ``mb_per_s`` (MB = 10^6 bytes). ``status`` is
-    ``ok``, ``failed`` (asv stored null) or ``skipped`` (asv stored NaN). ``date`` is when the
+    ``ok``, ``failed`` (asv stored null), ``unsupported`` (skipped because the size is above
+    the backend's declared limit, per BACKENDS_FILE; ``reason`` says so) or ``skipped`` (asv
+    stored NaN). ``date`` is when the
     set was run (UTC). The ``measured_*`` columns hold what ENVIRONMENT_FILE recorded for the
     set's machine and commit (else null). Raises ReportError when there is nothing readable to
     report on, or a file is not what asv writes.
@@ -167,6 +174,7 @@ def result_sets(frame: pd.DataFrame) -> pd.DataFrame:
         ok=("status", lambda s: int((s == "ok").sum())),
         failed=("status", lambda s: int((s == "failed").sum())),
         skipped=("status", lambda s: int((s == "skipped").sum())),
+        unsupported=("status", lambda s: int((s == "unsupported").sum())),
     )
     return sets.sort_values(["date"], kind="stable").reset_index()
 
@@ -186,7 +194,7 @@ def only_set(frame: pd.DataFrame, result_set: str | None = None) -> pd.DataFrame
 
 def _result_files(machine_dir: Path) -> list[Path]:
     return sorted(f for f in machine_dir.glob("*.json")
-                  if f.name not in ("machine.json", ENVIRONMENT_FILE))
+                  if f.name not in ("machine.json", ENVIRONMENT_FILE, BACKENDS_FILE))
 
 
 def _read_json(path: Path) -> object:
@@ -285,9 +293,35 @@ def _read_result_file(path: Path, benchmarks: dict[str, dict],
         rows.extend(_points(path, name, row, benchmarks.get(name, {})))
     # asv's top-level date is the commit's date; when the set was measured is what orders runs.
     date = _timestamp(path, max(started) if started else data.get("date"))
+    sidecar = machine_dir.parent.parent / ENVIRONMENT_DIR / f"{machine_dir.name}.backends.json"
+    limits = _read_limits(sidecar if sidecar.exists() else machine_dir / BACKENDS_FILE)
     for row in rows:
         row.update(base, date=date)
+        limit = limits.get(row["backend"])
+        if row["status"] == "skipped" and limit is not None and row["size_bytes"] is not None \
+                and row["size_bytes"] > limit:
+            row["status"] = "unsupported"
+            row["reason"] = f"{row['backend']} carries at most {limit:,} bytes a message"
     return rows
+
+
+def _read_limits(path: Path) -> dict[str, int]:
+    """Backend name -> declared largest payload, from BACKENDS_FILE (JSON lines); a missing or
+    unreadable file, or a line that does not fit, declares nothing."""
+    limits: dict[str, int] = {}
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return limits
+    for line in lines:
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and isinstance(row.get("name"), str) \
+                and type(row.get("max_payload_bytes")) is int:
+            limits[row["name"]] = row["max_payload_bytes"]
+    return limits
 
 
 def _points(path: Path, name: str, row: dict, benchmark: dict) -> list[dict]:

@@ -22,7 +22,8 @@ from tests import faulty
 pytestmark = pytest.mark.timeout(60)
 
 BUILTINS = {"file-lock", "pipe", "queue", "joinable-queue", "manager-queue", "zmq-ipc",
-            "zmq-tcp", "redis-list", "redis-stream", "shm-ring"}
+            "zmq-tcp", "simple-queue", "unix-socket", "posix-mq", "faster-fifo", "iceoryx2",
+            "redis-list", "redis-stream", "shm-ring"}
 PLUGIN_NAME = "echo-pipe"
 PLUGIN_MODULE = "ipc_bench_test_plugin"
 

@@ -182,10 +182,10 @@ def test_throughput_plot_has_a_line_per_backend_in_each_panel(frame, ok):
 def test_latency_plot_has_a_p50_line_and_p99_band_per_backend(frame):
     latency = frame[(frame["metric"] == "rtt_p50_us") & (frame["status"] == "ok")]
     fig = reports.plot_latency(frame)
-    ax = fig.axes[0]
-    assert set(labelled_lines(ax)) == set(latency["backend"])
-    assert len(ax.collections) == latency["backend"].nunique()  # the p50..p99 bands
-    p50 = {line.get_label(): list(line.get_ydata()) for line in ax.get_lines()}
+    axes = [ax for ax in fig.axes if ax.get_visible()]  # a panel per family
+    assert sorted(b for ax in axes for b in labelled_lines(ax)) == sorted(set(latency["backend"]))
+    assert sum(len(ax.collections) for ax in axes) == latency["backend"].nunique()  # the bands
+    p50 = {line.get_label(): list(line.get_ydata()) for ax in axes for line in ax.get_lines()}
     for backend, rows in latency.groupby("backend"):
         assert p50[backend] == rows.sort_values("size_bytes")["value"].tolist()
 

@@ -18,8 +18,15 @@ from backends.measure.check import HEADER, MIN_SIZE_BYTES
 from backends.measure.machine import machine_info
 from backends.measure.point import DEFAULT_TIMEOUT_SECONDS, PointFailed
 from backends.measure.results import LatencyResult, ThroughputResult
-from backends.measure.runs import LatencyRun, ThroughputRun, measure_latency, measure_throughput
+from backends.measure.runs import (
+    LatencyRun,
+    PointUnsupported,
+    ThroughputRun,
+    measure_latency,
+    measure_throughput,
+    unsupported_reason,
+)
 
 __all__ = ["DEFAULT_TIMEOUT_SECONDS", "HEADER", "MIN_SIZE_BYTES", "LatencyResult", "LatencyRun",
-           "PointFailed", "ThroughputResult", "ThroughputRun", "machine_info",
-           "measure_latency", "measure_throughput"]
+           "PointFailed", "PointUnsupported", "ThroughputResult", "ThroughputRun",
+           "machine_info", "measure_latency", "measure_throughput", "unsupported_reason"]

@@ -245,6 +245,15 @@ class Point:
             if helper.dead(wait_seconds=0.2):
                 raise PointFailed(f"{helper.name} (pid {helper.pid}) died with "
                                   f"{helper.describe_exit()}")
+        if what.startswith("failed:"):
+            # A worker that reports an error may only be the first to notice that another was
+            # killed (a connection ended under it): the killed one is the cause, named.
+            for other, process in self.workers.items():
+                if other != name:
+                    process.join(0.1 if process.exitcode is None else 0)
+                    if process.exitcode is not None and process.exitcode < 0:
+                        raise PointFailed(f"{other} (pid {process.pid}) died with "
+                                          f"{describe_exit(process.exitcode)}")
         pid = self.workers[name].pid if name in self.workers else self.helpers[name].pid
         raise PointFailed(f"{name} (pid {pid}) {what}")
 

@@ -7,8 +7,18 @@ import os
 from dataclasses import asdict, dataclass, field
 
 
+class _Status:
+    @property
+    def status(self) -> str:
+        """"ok", "failed", or "unsupported" (beyond the backend's declared limits: not run,
+        and not a failure; ``reason`` says why)."""
+        if self.ok:
+            return "ok"
+        return "unsupported" if self.reason else "failed"
+
+
 @dataclass
-class ThroughputResult:
+class ThroughputResult(_Status):
     backend: str
     size: int
     producers: int
@@ -24,6 +34,7 @@ class ThroughputResult:
     mb_per_s: float | None = None
     ok: bool = False
     error: str | None = None
+    reason: str | None = None  # why the point is unsupported
     start_method: str = ""
     cpu_count: int | None = field(default_factory=os.cpu_count)
     maxsize: int | None = None  # the bound in force on the mechanism's buffer, in messages
@@ -41,11 +52,11 @@ class ThroughputResult:
     work_cpu_seconds: float | None = None
 
     def to_json(self) -> dict:
-        return {"kind": "throughput", **asdict(self)}
+        return {"kind": "throughput", **asdict(self), "status": self.status}
 
 
 @dataclass
-class LatencyResult:
+class LatencyResult(_Status):
     backend: str
     size: int
     samples: int | None = None  # None until measured
@@ -56,11 +67,12 @@ class LatencyResult:
     rtt_max_us: float | None = None
     ok: bool = False
     error: str | None = None
+    reason: str | None = None  # why the point is unsupported
     start_method: str = ""
     cpu_count: int | None = field(default_factory=os.cpu_count)
 
     def to_json(self) -> dict:
-        return {"kind": "latency", **asdict(self)}
+        return {"kind": "latency", **asdict(self), "status": self.status}
 
 
 def percentile(sorted_values, fraction: float):

@@ -6,7 +6,8 @@ from __future__ import annotations
 from array import array
 
 from backends import grid
-from backends.errors import UsageError
+from backends.errors import IPCBenchError, UsageError
+from backends.interface import Backend
 from backends.measure import work, workers
 from backends.measure.check import MIN_SIZE_BYTES
 from backends.measure.point import DEFAULT_TIMEOUT_SECONDS, Point, PointFailed
@@ -67,6 +68,25 @@ def _check_work(work_us, work_side: str) -> None:
         raise UsageError(f"work side must be one of {', '.join(work.SIDES)}, not {work_side!r}")
 
 
+class PointUnsupported(IPCBenchError):
+    """A point beyond what the backend declares it can carry: not run, and not a failure."""
+
+
+def unsupported_reason(backend: Backend, size_bytes: int) -> str | None:
+    """Why ``backend`` cannot carry ``size_bytes`` messages (its ``max_payload_bytes``), or
+    None when it can."""
+    limit = backend.max_payload_bytes
+    if limit is not None and size_bytes > limit:
+        return f"{backend.name} carries at most {limit:,} bytes a message"
+    return None
+
+
+def _refuse_unsupported(backend: Backend, size_bytes: int) -> None:
+    reason = unsupported_reason(backend, size_bytes)
+    if reason:
+        raise PointUnsupported(reason)
+
+
 def _check_amount(messages, seconds, producers: int) -> None:
     if (messages is None) == (seconds is None):
         raise UsageError("give exactly one of messages and seconds")
@@ -109,6 +129,7 @@ class ThroughputRun:
         self.work_bytes = work.work_bytes(work_us)
 
     def start(self) -> ThroughputRun:
+        _refuse_unsupported(self.point.backend, self.result.size)
         self.point.start(self._spawn_all)
         return self
 
@@ -161,6 +182,7 @@ class LatencyRun:
                                     start_method=self.point.context.get_start_method())
 
     def start(self) -> LatencyRun:
+        _refuse_unsupported(self.point.backend, self.result.size)
         self.point.start(self._spawn_all)
         return self
 
@@ -188,6 +210,10 @@ class LatencyRun:
 
 
 def _measure(run, result):
+    result.reason = unsupported_reason(run.point.backend, result.size)
+    if result.reason:
+        run.close()
+        return result
     try:
         run.start()
         return run.go()

@@ -54,7 +54,8 @@ class FlowTests:
         """With maxsize=2 and a consumer that does not read yet, the producer's sends stop
         progressing; once the consumer reads, everything arrives."""
         needs(backend, "bounded")
-        maxsize, messages, size = 2, 64, 1 * MiB
+        maxsize, messages = 2, 64
+        size = min(1 * MiB, backend.max_payload_bytes or MiB)
         ctx = multiprocessing.get_context("fork")
         channel = harness.open(backend, maxsize=maxsize)
         results = harness.results_queue(ctx)
@@ -68,7 +69,8 @@ class FlowTests:
         assert ready.wait(EVENT_SECONDS), "the consumer did not open its receiver"
         workers["producer", 0] = harness.start(ctx, "producer", 0, produce, channel, 0,
                                                results, sizes, sent)
-        # An unbounded backend sends all 64 MiB in well under the second that counts as a stall.
+        # An unbounded backend sends all 64 messages in well under the second that counts as
+        # a stall.
         stalled_at = wait_for_stall(sent, messages, stall_seconds=1.0,
                                      seconds=WORKER_SECONDS)
         assert stalled_at < messages, (

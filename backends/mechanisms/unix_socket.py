@@ -1,0 +1,221 @@
+"""unix-socket: AF_UNIX stream sockets, one connection per (producer, consumer) pair.
+
+Features: multi-producer, multi-consumer, fifo. Not bounded: the kernel's socket buffers are.
+Each consumer listens on ``<index>.sock`` in a private 0700 directory and accepts one
+connection from each producer; each producer connects to every consumer and deals its
+messages round-robin, as ``pipe`` does. A stream has no message boundaries, so every frame
+starts with its length (8 bytes, little-endian); a consumer reads what the kernel has in one
+``recv()`` and cuts every whole frame out of it, and a frame larger than one read goes straight
+into a buffer of its own size.
+
+End of stream: each producer's ``close()`` sends an END length down each connection, then
+closes it. A consumer is done when every producer's END has arrived; a connection that ends
+without one (its producer was killed) is an error, not a silent end.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import os
+import selectors
+import socket
+import struct
+import time
+
+from backends.errors import IPCBenchError
+from backends.interface import Backend, Channel, RawLoop, Receiver, Sender, check_payload
+
+LENGTH = struct.Struct("<Q")
+END = (1 << 64) - 1  # a length no frame has
+READ_BYTES = 256 * 1024  # one recv(): many small frames, or a big one's first part
+CONNECT_WAIT_SECONDS = 60.0  # how long a producer waits for a consumer to listen
+
+
+class UnixSocketChannel(Channel):
+    def __init__(self, producers, consumers, maxsize, context):
+        super().__init__(producers, consumers, maxsize, context)
+        self.directory = self._private_directory("unix")
+        self._listening = context.RawArray("b", consumers)  # 1 once consumer j listens
+
+    def address(self, index: int) -> str:
+        return os.path.join(self.directory, f"{index}.sock")
+
+    def connect(self, index: int, deadline: float) -> socket.socket:
+        while not self._listening[index]:
+            if time.monotonic() > deadline:
+                raise IPCBenchError(f"consumer {index} did not listen within "
+                                    f"{CONNECT_WAIT_SECONDS:.0f} s")
+            time.sleep(0.001)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(self.address(index))
+        return sock
+
+    def _sender(self, index: int) -> UnixSocketSender:
+        deadline = time.monotonic() + CONNECT_WAIT_SECONDS
+        return UnixSocketSender([self.connect(j, deadline) for j in range(self.consumers)])
+
+    def _receiver(self, index: int) -> UnixSocketReceiver:
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(self.address(index))
+        listener.listen(self.producers)
+        self._listening[index] = 1
+        return UnixSocketReceiver(listener, self.producers)
+
+
+class UnixSocketSender(Sender):
+    def __init__(self, sockets: list[socket.socket]):
+        self._sockets = sockets
+        self._next = itertools.cycle([sock.sendall for sock in sockets]).__next__
+
+    def send(self, payload: bytes) -> None:
+        check_payload(payload)
+        sendall = self._next()
+        if len(payload) <= READ_BYTES:
+            sendall(LENGTH.pack(len(payload)) + payload)  # one write
+        else:
+            sendall(LENGTH.pack(len(payload)))  # no copy of a big payload
+            sendall(payload)
+
+    def _close(self) -> None:
+        try:
+            for sock in self._sockets:
+                sock.sendall(LENGTH.pack(END))
+        finally:
+            self._drop()
+
+    def _drop(self) -> None:
+        for sock in self._sockets:
+            sock.close()
+
+
+class _Connection:
+    """One producer's connection at a consumer, with the part of a frame read so far."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.rest = b""  # bytes after the last whole frame
+        self.big: bytearray | None = None  # a frame larger than one read, being filled
+        self.filled = 0
+
+
+class UnixSocketReceiver(Receiver):
+    def __init__(self, listener: socket.socket, producers: int):
+        self._listener = listener
+        self._to_accept = producers
+        self._open: list[_Connection] = []
+        self._frames: collections.deque[bytes] = collections.deque()
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(listener, selectors.EVENT_READ, None)
+
+    def recv(self, timeout: float | None = None) -> bytes | None:
+        frames = self._frames
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not frames:
+            if not self._open and not self._to_accept:
+                return None
+            if timeout is None and len(self._open) == 1 and not self._to_accept:
+                self._read(self._open[0])  # one producer left: no select() needed
+                continue
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            events = self._selector.select(wait)
+            if not events:
+                raise TimeoutError(f"no message within {timeout} s")
+            for key, _ in events:
+                if key.data is None:
+                    self._accept()
+                else:
+                    self._read(key.data)
+        return frames.popleft()
+
+    def _accept(self) -> None:
+        sock, _ = self._listener.accept()
+        connection = _Connection(sock)
+        self._open.append(connection)
+        self._selector.register(sock, selectors.EVENT_READ, connection)
+        self._to_accept -= 1
+        if not self._to_accept:
+            self._selector.unregister(self._listener)
+            self._listener.close()
+
+    def _read(self, connection: _Connection) -> None:
+        """Read what the kernel has on ``connection`` and queue every whole frame in it."""
+        big = connection.big
+        if big is not None:
+            count = connection.sock.recv_into(memoryview(big)[connection.filled:])
+            if not count:
+                self._lost(connection)
+            connection.filled += count
+            if connection.filled == len(big):
+                self._frames.append(bytes(big))
+                connection.big = None
+            return
+        chunk = connection.sock.recv(READ_BYTES)
+        if not chunk:
+            self._lost(connection)
+        data = connection.rest + chunk if connection.rest else chunk
+        append, unpack_from, size = self._frames.append, LENGTH.unpack_from, len(data)
+        position = 0
+        while size - position >= 8:
+            (length,) = unpack_from(data, position)
+            start = position + 8
+            if length == END:
+                self._end(connection)
+                return
+            if size - start >= length:
+                append(data[start:start + length])
+                position = start + length
+            elif length > READ_BYTES:  # the rest goes straight into the frame's own buffer
+                big = connection.big = bytearray(length)
+                big[:size - start] = memoryview(data)[start:]
+                connection.filled = size - start
+                position = size
+                break
+            else:
+                break
+        connection.rest = data[position:]
+
+    def _end(self, connection: _Connection) -> None:
+        self._selector.unregister(connection.sock)
+        connection.sock.close()
+        self._open.remove(connection)
+
+    def _lost(self, connection: _Connection) -> None:
+        self._end(connection)
+        raise IPCBenchError("a producer's connection closed before its end of stream "
+                            "(was the producer killed?)")
+
+    def _close(self) -> None:
+        for connection in list(self._open):
+            self._end(connection)
+        if self._to_accept:
+            self._listener.close()
+        self._selector.close()
+
+
+class UnixSocketRawLoop(RawLoop):
+    """A socketpair, length-prefixed frames, and a buffered reader: what a person would write."""
+
+    def __init__(self, context):
+        super().__init__(context)
+        self._reader, self._writer = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+
+    def sender(self):
+        sendall, pack = self._writer.sendall, LENGTH.pack
+        return lambda payload: sendall(pack(len(payload)) + payload)
+
+    def receiver(self):
+        stream = self._reader.makefile("rb", buffering=READ_BYTES)
+        read, unpack = stream.read, LENGTH.unpack
+        return lambda: read(unpack(read(8))[0])
+
+    def close(self) -> None:
+        self._reader.close()
+        self._writer.close()
+
+
+class UnixSocketBackend(Backend):
+    name = "unix-socket"
+    capabilities = frozenset({"multi-producer", "multi-consumer", "fifo"})
+    channel_class = UnixSocketChannel
+    raw_loop = UnixSocketRawLoop

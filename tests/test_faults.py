@@ -189,7 +189,7 @@ def test_asv_records_failed_and_timed_out_points_as_failed_without_hanging(tmp_p
     started = time.monotonic()
     run = subprocess.run(
         ["asv", "run", "--python=same", "--quick", "--set-commit-hash", _commit(),
-         "-b", r"Throughput.time_batch\('(lossy-pipe|hanging-consumer|pipe)', 64, '1x1'\)"],
+         "-b", r"Throughput.time_batch\('(lossy-pipe|hanging-consumer|pipe)', 64, '1x1', 0\)"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
     assert run.returncode == 2, run.stdout[-2000:] + run.stderr[-2000:]  # asv: some failed
     assert time.monotonic() - started < 120
@@ -199,7 +199,7 @@ def test_asv_records_failed_and_timed_out_points_as_failed_without_hanging(tmp_p
         "bench_throughput.Throughput.time_batch"]
     import itertools
     values = dict(zip(itertools.product(*result[1]), result[0], strict=True))
-    assert values[("'lossy-pipe'", "64", "'1x1'")] is None  # failed, not skipped (NaN)
-    assert values[("'hanging-consumer'", "64", "'1x1'")] is None
-    assert isinstance(values[("'pipe'", "64", "'1x1'")], float)
+    assert values[("'lossy-pipe'", "64", "'1x1'", "0")] is None  # failed, not skipped (NaN)
+    assert values[("'hanging-consumer'", "64", "'1x1'", "0")] is None
+    assert isinstance(values[("'pipe'", "64", "'1x1'", "0")], float)
     assert "lost" in run.stdout + run.stderr and "timed out after 4 s" in run.stdout + run.stderr

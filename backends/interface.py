@@ -161,6 +161,7 @@ class Channel:
         self.context = context
         self.closed = False
         self._owner_pid = os.getpid()
+        cleanup.track_start_method(context)  # the fork server's files go, even after a kill
         self._ends = weakref.WeakSet()  # the ends made in this process, detached by close()
 
     def sender(self, index: int) -> Sender:

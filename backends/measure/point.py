@@ -10,13 +10,13 @@ happened.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import random
 import signal
 import time
 from multiprocessing.connection import wait
 
+from backends import cleanup
 from backends.errors import IPCBenchError, UsageError
 from backends.interface import Backend, resolve_context
 from backends.registry import get
@@ -38,24 +38,17 @@ class PointFailed(IPCBenchError):
 
 # --- worker side ----------------------------------------------------------------------------
 
-def _die_with_parent() -> None:
-    """Linux: the kernel kills this worker if the process that started it dies, so a parent
-    killed with SIGKILL leaves no orphan blocked in recv()."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
-def _worker(role, report, go, *args) -> None:
+def _worker(role, report, go, owner, *args) -> None:
     """Entry point of every worker: runs ``role`` and sends back its result or its error."""
     # The parent handles Ctrl-C and stops workers with SIGTERM, whatever handlers a forked
     # worker inherited; both signals stay blocked (by spawn()) until these are in place.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-    _die_with_parent()
+    # The kernel kills this worker if the process that started it dies (under forkserver,
+    # the fork server, which exits with the owner), so a parent killed with SIGKILL leaves
+    # no orphan blocked in recv(); if the owner died before this line, the worker ends here.
+    cleanup.die_with_parent(owner)
     layout_shift = bytearray(random.randrange(0, LAYOUT_SHIFT_BYTES, 16))  # noqa: F841 - held
     try:
         result = role(report, go, *args)
@@ -83,6 +76,7 @@ class Point:
             raise UsageError(f"timeout must be a number of seconds > 0, not {timeout!r}")
         self.backend = get(backend) if isinstance(backend, str) else backend  # None: raw loops
         self.context = resolve_context(context)
+        cleanup.track_start_method(self.context)
         self.timeout = timeout
         self.channels = []
         self.workers: dict[str, object] = {}  # name -> Process
@@ -97,8 +91,9 @@ class Point:
 
     def spawn(self, name: str, role, *args) -> None:
         reader, writer = self.context.Pipe(duplex=False)
-        process = self.context.Process(target=_worker, name=f"ipc-bench {name}",
-                                       args=(role, writer, self.go_event, *args), daemon=True)
+        process = self.context.Process(target=_worker, name=f"ipc-bench {name}", daemon=True,
+                                       args=(role, writer, self.go_event,
+                                             cleanup.owner_token(), *args))
         self.workers[name] = process
         self.reports[name] = reader
         # A Ctrl-C or SIGTERM while the child starts would reach it with the parent's
@@ -106,6 +101,9 @@ class Point:
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         try:
             process.start()
+            # Killed with this process even where PR_SET_PDEATHSIG cannot reach it: a fork
+            # server kept alive by another process, a platform without it.
+            cleanup.register("process", process.pid)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         writer.close()
@@ -202,6 +200,7 @@ class Point:
                 process.join(STOP_GRACE_SECONDS)
         for process in processes:
             if process.pid is not None and process.exitcode is not None:
+                cleanup.unregister("process", process.pid)
                 process.close()
         for reader in self.reports.values():
             reader.close()

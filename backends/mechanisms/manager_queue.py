@@ -3,11 +3,14 @@
 Features: multi-producer, multi-consumer, fifo, bounded. Every ``put``/``get`` is a round trip
 to the server process, which the channel starts with a fresh random authentication key and
 shuts down in ``close()``. The harness watches the server like a worker: if it dies, the
-point fails naming it.
+point fails naming it. The server listens on a socket in the channel's private directory
+(not multiprocessing's ``pymp-*``, which a killed server would leave), dies with the process
+that started it, and is registered with ``backends.cleanup``: a killed owner takes it along.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
 from multiprocessing.managers import SyncManager
 
@@ -20,8 +23,9 @@ SHUTDOWN_SECONDS = 5.0
 class ManagerQueueChannel(QueueChannel):
     def _make_queue(self, maxsize: int):
         # A fresh key per channel: a process that did not get this channel cannot connect.
-        self._manager = SyncManager(authkey=secrets.token_bytes(32), ctx=self.context)
-        self._manager.start()
+        address = os.path.join(self._private_directory("manager"), "server.sock")
+        self._manager = SyncManager(address, authkey=secrets.token_bytes(32), ctx=self.context)
+        self._manager.start(cleanup.die_with_parent, (cleanup.owner_token(),))
         cleanup.register("process", self._manager._process.pid)  # even if the owner is killed
         return self._manager.Queue(maxsize)
 

@@ -35,6 +35,7 @@ import errno
 import glob
 import json
 import os
+import secrets
 import select
 import shutil
 import signal
@@ -63,6 +64,21 @@ def register(kind: str, name: str | int) -> None:
 def unregister(kind: str, name: str | int) -> None:
     """``name`` was released by its owner: forget it."""
     _send("del", kind, _identify(kind, name))
+
+
+def private_directory(kind: str) -> str:
+    """A fresh directory, mode 0700, ``<temp dir>/ipc-bench-<kind>-<pid>-<random>``,
+    registered *before* it is made: no moment exists at which a kill would leave it."""
+    import tempfile
+    while True:
+        path = os.path.join(tempfile.gettempdir(),
+                            f"ipc-bench-{kind}-{os.getpid()}-{secrets.token_hex(6)}")
+        register("path", path)
+        try:
+            os.mkdir(path, 0o700)
+            return path
+        except FileExistsError:  # 48 random bits taken: not ours to remove, ever
+            unregister("path", path)
 
 
 def owner_token() -> tuple[int, int | None]:

@@ -45,6 +45,9 @@ import threading
 KINDS = ("process", "path", "glob", "shm", "mqueue")
 #: How often the watcher looks at an owner for which it has no pidfd (Linux < 5.3).
 POLL_SECONDS = 0.5
+#: With this set to a file name, every process appends each line it sends the watcher to that
+#: file as well: the soak run checks afterwards that everything registered is gone.
+JOURNAL_VARIABLE = "IPC_BENCH_CLEANUP_JOURNAL"
 #: The directory holding the ``backends`` package: the watcher imports this very copy of it.
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -137,6 +140,8 @@ def _send(op: str, kind: str, name) -> None:
         line = (json.dumps([op, kind, name, *_me]) + "\n").encode()
         if len(line) > select.PIPE_BUF:  # one write of at most PIPE_BUF bytes is atomic
             raise ValueError(f"name too long to register ({len(line)} bytes): {name!r}")
+        if os.environ.get(JOURNAL_VARIABLE):
+            _journal(os.environ[JOURNAL_VARIABLE], line)
         for _attempt in range(2):  # a second time through a new watcher
             if _fd is None:
                 if op == "del":
@@ -152,6 +157,17 @@ def _send(op: str, kind: str, name) -> None:
                 _fd = None
                 if _watcher_parent == os.getpid():
                     _reap(_watcher)
+
+
+def _journal(path: str, line: bytes) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    except OSError:
+        return  # a record for checks, never a reason for register() to fail
+    try:
+        os.write(fd, line)  # one O_APPEND write: lines of several processes never interleave
+    finally:
+        os.close(fd)
 
 
 def _start_watcher() -> None:

@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 import backends
+from backends.testing.leftovers import tagged_processes
 
 ROOT = Path(__file__).resolve().parent.parent
 AVAILABLE = [name for name in backends.names() if backends.unavailable(name) is None]
@@ -52,20 +53,7 @@ class Owner:
 
     def tagged(self) -> set[int]:
         """Live processes (not zombies) whose environment carries this owner's tag."""
-        needle = f"{TAG}={self.tag}".encode()
-        found = set()
-        for environ in glob.glob("/proc/[0-9]*/environ"):
-            pid = int(environ.split("/")[2])
-            try:
-                with open(environ, "rb") as file:
-                    if needle not in file.read().split(b"\0"):
-                        continue
-                with open(f"/proc/{pid}/stat", "rb") as file:
-                    if file.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X"):
-                        continue
-            except OSError:  # gone meanwhile, or not ours to read
-                continue
-            found.add(pid)
+        found = tagged_processes(TAG, self.tag)
         self.pids |= found
         return found
 

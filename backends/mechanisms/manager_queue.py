@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 from multiprocessing.managers import SyncManager
 
 from backends import cleanup
@@ -35,6 +36,12 @@ class ManagerQueueChannel(QueueChannel):
 
     def _release(self) -> None:
         process = self._manager._process
+        try:
+            # A stopped server would never answer the shutdown request below, and close()
+            # would hang for good: let it run (found by the soak run, which stops helpers).
+            os.kill(process.pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
         self._manager.shutdown()  # asks politely, then terminates after a second
         process.join(SHUTDOWN_SECONDS)
         if process.is_alive():

@@ -51,6 +51,8 @@ JOURNAL_VARIABLE = "IPC_BENCH_CLEANUP_JOURNAL"
 #: The directory holding the ``backends`` package: the watcher imports this very copy of it.
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+_NAME_CHARACTERS = "abcdefghijklmnopqrstuvwxyz0123456789_"
+
 _lock = threading.Lock()
 _fd: int | None = None  # write end of the watcher's pipe; inherited by forked children
 _watcher: int | None = None  # pid of the watcher this process started
@@ -74,13 +76,13 @@ def private_directory(kind: str) -> str:
     registered *before* it is made: no moment exists at which a kill would leave it."""
     import tempfile
     while True:
-        path = os.path.join(tempfile.gettempdir(),
-                            f"ipc-bench-{kind}-{os.getpid()}-{secrets.token_hex(6)}")
+        random_part = "".join(secrets.choice(_NAME_CHARACTERS) for _ in range(8))  # as mkdtemp
+        path = os.path.join(tempfile.gettempdir(), f"ipc-bench-{kind}-{os.getpid()}-{random_part}")
         register("path", path)
         try:
             os.mkdir(path, 0o700)
             return path
-        except FileExistsError:  # 48 random bits taken: not ours to remove, ever
+        except FileExistsError:  # taken (one in 3.5e12): not ours to remove, ever
             unregister("path", path)
 
 

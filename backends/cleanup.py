@@ -175,13 +175,15 @@ def _journal(path: str, line: bytes) -> None:
 def _start_watcher() -> None:
     global _fd, _watcher, _watcher_parent
     read_end, write_end = os.pipe()  # both close-on-exec: no other program inherits them
-    env = {**os.environ, "PYTHONPATH": _PACKAGE_ROOT}
+    # This copy of backends first (-P: not whatever the current directory holds), then what
+    # the owner could import (the package's __init__ may import third-party modules).
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        filter(None, [_PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))}
     try:
         # posix_spawn (vfork and exec): cheap even from a big process, and no Popen object
-        # to warn at exit about a child still running; -P -S: only this copy of backends
-        # and the standard library, none of site's start-up.
+        # to warn at exit about a child still running.
         _watcher = os.posix_spawn(
-            sys.executable, [sys.executable, "-P", "-S", "-m", "backends.cleanup",
+            sys.executable, [sys.executable, "-P", "-m", "backends.cleanup",
                              str(os.getpid()), str(_me[1])], env,
             file_actions=[(os.POSIX_SPAWN_DUP2, read_end, 0),
                           (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),

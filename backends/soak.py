@@ -46,7 +46,12 @@ from backends.testing.leftovers import infrastructure_pids, tagged_processes
 SIZES = [64, 1024, 16 * 1024, 64 * 1024, 1024 * 1024]
 METHODS = ["fork", "fork", "spawn", "forkserver"]
 FAULTS = ["none", "none", "kill-worker", "stop-worker", "kill-owner"]
-STOPPED_TIMEOUT_SECONDS = 3.0  # beyond a point's own seconds: what a stopped worker costs
+STOPPED_TIMEOUT_SECONDS = 3.0  # what a stopped worker costs
+#: A point's messages: up to this many bytes' worth, at most MAX_MESSAGES. Counted rather than
+#: timed, so that what the driver collects per point (a mark per message) stays bounded and
+#: its peak memory says whether it leaks, not how fast the fastest point ran.
+POINT_BYTES = 32 * 1024 * 1024
+MAX_MESSAGES = 10_000
 TIMEOUT_SECONDS = 60.0  # other points: a loaded machine must not fail them
 GONE_SECONDS = 10.0  # a killed owner's things must be gone within this
 TAG = "IPC_BENCH_SOAK"
@@ -120,10 +125,11 @@ class Soak:
                                  f"{outcome}")
 
     def in_process(self, name, size, producers, consumers, method, fault) -> str:
-        seconds = self.random.uniform(0.2, 1.0)
+        most = max(producers, min(MAX_MESSAGES, POINT_BYTES // size))
+        messages = self.random.randint(max(producers, most // 4), most)
         timeout = STOPPED_TIMEOUT_SECONDS if fault == "stop-worker" else TIMEOUT_SECONDS
-        run = ThroughputRun(name, size, producers, consumers, seconds=seconds, timeout=timeout,
-                            context=method)
+        run = ThroughputRun(name, size, producers, consumers, messages=messages,
+                            timeout=timeout, context=method)
         timer = None
         try:
             run.start()
@@ -135,7 +141,7 @@ class Soak:
             if fault != "none":
                 victim = self.random.choice(sorted(targets))
                 signum = signal.SIGKILL if fault == "kill-worker" else signal.SIGSTOP
-                timer = threading.Timer(self.random.uniform(0, seconds), _signal,
+                timer = threading.Timer(self.random.uniform(0, 0.5), _signal,
                                         (targets[victim], signum))
                 timer.start()
             result = run.go()

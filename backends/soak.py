@@ -101,6 +101,7 @@ class Soak:
         self.problems: list[str] = []  # anything that breaks the soak's promises
         self.samples: list[dict] = []  # per minute: VmHWM, VmRSS, fds
         self.owners = 0
+        self.cleaned_seconds: list[float] = []  # from an owner's kill until nothing was left
 
     # --- one point ---------------------------------------------------------------------------
 
@@ -201,6 +202,7 @@ class Soak:
                 return "owner killed (SIGKILL): leftovers after 10 s"
             time.sleep(0.05)
         os.rmdir(tmpdir)
+        self.cleaned_seconds.append(time.monotonic() - killed)
         return "owner killed (SIGKILL): nothing left within 10 s"
 
     # --- the run -----------------------------------------------------------------------------
@@ -275,6 +277,7 @@ class Soak:
                 "outcomes": [{"fault": fault, "outcome": outcome, "points": count}
                              for (fault, outcome), count in sorted(self.outcomes.items())],
                 "left": {what: len(items) for what, items in left.items()},
+                "owner_cleaned_seconds": _spread(self.cleaned_seconds),
                 "memory": self.samples, "growth_last_over_first_minute": growth,
                 "problems": self.problems, "ok": not self.problems}
 
@@ -282,6 +285,14 @@ class Soak:
         os.environ.pop(cleanup.JOURNAL_VARIABLE, None)
         shutil.rmtree(self.directory, ignore_errors=True)
         cleanup.unregister("path", self.directory)
+
+
+def _spread(values: list[float]) -> dict:
+    ordered = sorted(values)
+    if not ordered:
+        return {}
+    return {"min": round(ordered[0], 2), "median": round(ordered[len(ordered) // 2], 2),
+            "max": round(ordered[-1], 2)}
 
 
 def _is_own_mp_directory(path: str) -> bool:
@@ -323,6 +334,9 @@ def _print(report: dict) -> None:
           f"{', '.join(report['backends'])}")
     for row in report["outcomes"]:
         print(f"  {row['points']:6d}  {row['fault']:<12} {row['outcome']}")
+    if report["owner_cleaned_seconds"]:
+        print("killed owner to nothing left, seconds: " + ", ".join(
+            f"{key} {value}" for key, value in report["owner_cleaned_seconds"].items()))
     print("left behind: " + ", ".join(f"{what} {count}" for what, count in
                                       report["left"].items()))
     print("driver per minute (VmHWM KiB, VmRSS KiB, open fds): " + "; ".join(

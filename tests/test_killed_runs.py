@@ -147,7 +147,7 @@ def test_kill_9_of_ipc_bench_run_leaves_nothing(owner, name, method):
     """`kill -9` of `ipc-bench run` while its workers exchange messages."""
     run = owner(["-m", "backends", "run", "-b", name, "-s", "1KiB", "-p", "2x2",
                  "--seconds", "20", "--timeout", "30", "--start-method", method])
-    run.wait_for_processes(1 + _workers(name))
+    run.wait_for_processes(2 + _workers(name))  # the owner, its cleanup watcher, the workers
     time.sleep(0.5)  # past "go": the workers are sending
     run.kill()
     run.assert_nothing_left()
@@ -185,7 +185,7 @@ def test_asv_timeout_kill_of_the_process_group_leaves_nothing(owner, name):
     then SIGKILL a second later (asv.util.check_output). The watcher, in a session of its own,
     is not in that group."""
     run = owner([str(ROOT / "tests" / "killed_owner.py"), "run", name, "fork"], new_group=True)
-    run.wait_for_processes(1 + _workers(name))
+    run.wait_for_processes(2 + _workers(name))
     time.sleep(0.5)
     run.tagged()
     os.killpg(run.process.pid, signal.SIGTERM)

@@ -57,6 +57,7 @@ _lock = threading.Lock()
 _fd: int | None = None  # write end of the watcher's pipe; inherited by forked children
 _watcher: int | None = None  # pid of the watcher this process started
 _watcher_parent: int | None = None  # the process that started it
+_ready_fd: int | None = None  # the watcher writes one byte here once it watches
 _me: list | None = None  # [pid, start time] of this process, as the watcher keys owners
 _forkserver_tracked = False
 
@@ -118,6 +119,26 @@ def track_start_method(context) -> None:
     _forkserver_tracked = True
 
 
+def wait_until_ready(timeout: float) -> bool:
+    """Wait, at most ``timeout`` seconds, until the watcher this process started is up and
+    watching: its start-up (an interpreter, about 0.1 s of CPU) then cannot overlap a
+    measurement. True when ready or when there is no watcher of ours to wait for."""
+    global _ready_fd
+    with _lock:
+        if _ready_fd is None:
+            return True
+        readable, _, _ = select.select([_ready_fd], [], [], max(0.0, timeout))
+        if not readable:
+            return False
+        started = os.read(_ready_fd, 1) == b"r"
+        os.close(_ready_fd)
+        _ready_fd = None
+    if not started:
+        raise RuntimeError("the backends.cleanup watcher exited at start-up: what a killed "
+                           f"run leaves would stay (try {sys.executable} -m backends.cleanup)")
+    return True
+
+
 def watcher_pid() -> int | None:
     """The pid of the watcher this process started, while it runs (leftover checks skip it)."""
     with _lock:
@@ -173,8 +194,9 @@ def _journal(path: str, line: bytes) -> None:
 
 
 def _start_watcher() -> None:
-    global _fd, _watcher, _watcher_parent
+    global _fd, _watcher, _watcher_parent, _ready_fd
     read_end, write_end = os.pipe()  # both close-on-exec: no other program inherits them
+    ready_read, ready_write = os.pipe()
     # This copy of backends first (-P: not whatever the current directory holds), then what
     # the owner could import (the package's __init__ may import third-party modules).
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
@@ -186,15 +208,17 @@ def _start_watcher() -> None:
             sys.executable, [sys.executable, "-P", "-m", "backends.cleanup",
                              str(os.getpid()), str(_me[1])], env,
             file_actions=[(os.POSIX_SPAWN_DUP2, read_end, 0),
-                          (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
-                          (os.POSIX_SPAWN_DUP2, 1, 2)],
+                          (os.POSIX_SPAWN_DUP2, ready_write, 1),
+                          (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)],
             setsid=True)
     except BaseException:
         os.close(write_end)
+        os.close(ready_read)
         raise
     finally:
         os.close(read_end)
-    _fd, _watcher_parent = write_end, os.getpid()
+        os.close(ready_write)
+    _fd, _watcher_parent, _ready_fd = write_end, os.getpid(), ready_read
 
 
 def _reap(pid: int | None) -> bool:
@@ -208,9 +232,12 @@ def _reap(pid: int | None) -> bool:
 def _after_fork_in_child() -> None:
     # The child keeps the parent's watcher (the inherited pipe) and registers as itself;
     # a lock held by another thread of the parent at fork time would never be released.
-    global _lock, _me
+    global _lock, _me, _ready_fd
     _lock = threading.Lock()
     _me = None
+    if _ready_fd is not None:  # the parent's to wait for
+        os.close(_ready_fd)
+        _ready_fd = None
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
@@ -288,6 +315,11 @@ def _watch(first_owner: int, first_started: int | None) -> None:
     # tracker) must not be held open here, where it would delay that other process's exit.
     os.closerange(3, os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 1024)
     owners = {(first_owner, first_started): _Owner(first_owner, first_started)}
+    try:
+        os.write(1, b"r")  # ready: the owner may start measuring (wait_until_ready)
+    except OSError:
+        pass  # EPIPE: the owner is gone already, and there is all the more to do
+    os.close(1)
     os.set_blocking(0, False)
     stdin_open = True
     pending = b""

@@ -41,9 +41,9 @@ def _until(condition, seconds: float = GONE_SECONDS) -> bool:
 def _finish(process: subprocess.Popen, tag: str) -> None:
     if process.poll() is None:
         process.kill()
-    process.communicate(timeout=GONE_SECONDS)
-    for pid in tagged_processes(TAG, tag):
+    for pid in tagged_processes(TAG, tag):  # a forked child would hold the pipes open
         os.kill(pid, signal.SIGKILL)
+    process.communicate(timeout=GONE_SECONDS)
 
 
 @pytest.mark.timeout(60)
@@ -65,8 +65,8 @@ def test_a_forked_child_owns_what_it_registers():
         sys.stdin.readline()
     """, tag)
     try:
-        parent, child_pid, watcher = owner.stdout.readline().split()
-        child = owner.stdout.readline().strip()
+        lines = sorted((owner.stdout.readline().split() for _ in range(2)), key=len)
+        (child,), (parent, child_pid, watcher) = lines  # in whichever order they came
         assert os.path.isdir(parent) and os.path.isdir(child)
         os.kill(int(child_pid), signal.SIGKILL)
         assert _until(lambda: not os.path.exists(child)), "the killed child's directory stayed"

@@ -114,6 +114,9 @@ class Point:
         try:
             spawn_all()
             self.collect("ready")
+            # The cleanup watcher, if the channel just started one, starts no later than the
+            # workers: its interpreter's start-up must not share the cores with the clock.
+            cleanup.wait_until_ready(self.deadline - time.monotonic())
         except BaseException:
             self.close()
             raise

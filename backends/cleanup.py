@@ -134,8 +134,9 @@ def wait_until_ready(timeout: float) -> bool:
         os.close(_ready_fd)
         _ready_fd = None
     if not started:
-        raise RuntimeError("the backends.cleanup watcher exited at start-up: what a killed "
-                           f"run leaves would stay (try {sys.executable} -m backends.cleanup)")
+        raise RuntimeError(f"the cleanup watcher ({sys.executable} -P -m backends.cleanup, with "
+                           f"{_PACKAGE_ROOT} on PYTHONPATH) exited at start-up: what a killed "
+                           f"run leaves would stay")
     return True
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+import select
 import signal
 import time
 from multiprocessing.connection import wait
@@ -30,6 +31,7 @@ STOP_GRACE_SECONDS = 2.0
 #: (Mytkowicz et al., "Producing wrong data without doing anything obviously wrong", 2009).
 LAYOUT_SHIFT_BYTES = 64 * 1024
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+GO = b"g"
 
 
 class PointFailed(IPCBenchError):
@@ -62,8 +64,16 @@ def _worker(role, report, go, owner, *args) -> None:
 
 
 def ready(report, go) -> bool:
+    """Report ready, then wait for the parent's go: one byte for each worker on a pipe that
+    all of them share. Not a multiprocessing Event: its lock, held by a worker that is stopped
+    or killed at the wrong moment, would hang every other worker and the parent's set() for
+    good (found by the soak run)."""
     report.send(("ready", None))
-    return go.wait(DEFAULT_TIMEOUT_SECONDS * 10)  # bounded; the parent stops us long before
+    fd = go.fileno()
+    # bounded; the parent stops us long before
+    if not select.select([fd], [], [], DEFAULT_TIMEOUT_SECONDS * 10)[0]:
+        return False
+    return os.read(fd, 1) == GO
 
 
 # --- parent side ----------------------------------------------------------------------------
@@ -82,7 +92,8 @@ class Point:
         self.workers: dict[str, object] = {}  # name -> Process
         self.reports: dict[str, object] = {}  # name -> read end of its report pipe
         self.deadline = None
-        self.go_event = None
+        self.go_event = None  # the read end of the go pipe, which every worker gets
+        self._go_writer = None
 
     def open(self, producers=1, consumers=1, maxsize=None):
         channel = self.backend.open(producers, consumers, maxsize=maxsize, context=self.context)
@@ -110,7 +121,9 @@ class Point:
 
     def start(self, spawn_all) -> None:
         self.deadline = time.monotonic() + self.timeout
-        self.go_event = self.context.Event()
+        # The read end goes to every worker; the write end stays here (a forked worker's copy
+        # is never used: go is bytes, not an end of file).
+        self.go_event, self._go_writer = self.context.Pipe(duplex=False)
         try:
             spawn_all()
             self.collect("ready")
@@ -123,7 +136,8 @@ class Point:
 
     def go(self) -> dict[str, object]:
         try:
-            self.go_event.set()
+            # One write of at most PIPE_BUF bytes: every worker finds its byte at once.
+            os.write(self._go_writer.fileno(), GO * len(self.workers))
             return self.collect("done")
         finally:
             self.close()
@@ -207,6 +221,10 @@ class Point:
                 process.close()
         for reader in self.reports.values():
             reader.close()
+        for end in (self.go_event, self._go_writer):
+            if end is not None:
+                end.close()
+        self.go_event = self._go_writer = None
         self.workers.clear()
         self.reports.clear()
         channels, self.channels = self.channels, []

@@ -58,10 +58,10 @@ def test_a_forked_child_owns_what_it_registers():
         pid = os.fork()
         if pid == 0:
             child = cleanup.private_directory("cleanup-test")
-            print(child, flush=True)
+            os.write(1, f"{child}\\n".encode())  # one write: never mixed with the parent's
             time.sleep(60)
             os._exit(0)
-        print(parent, pid, cleanup.watcher_pid(), flush=True)
+        os.write(1, f"{parent} {pid} {cleanup.watcher_pid()}\\n".encode())
         sys.stdin.readline()
     """, tag)
     try:

@@ -101,6 +101,7 @@ class Soak:
         self.problems: list[str] = []  # anything that breaks the soak's promises
         self.samples: list[dict] = []  # per minute: VmHWM, VmRSS, fds
         self.owners = 0
+        self.examples: dict[str, list[str]] = {}  # failed outcome -> some of its points
         self.cleaned_seconds: list[float] = []  # from an owner's kill until nothing was left
 
     # --- one point ---------------------------------------------------------------------------
@@ -121,6 +122,10 @@ class Soak:
         else:
             outcome = self.in_process(name, size, producers, consumers, method, fault)
         self.outcomes[label, outcome] += 1
+        if not outcome.startswith(("passed", "owner killed (SIGKILL): nothing")):
+            examples = self.examples.setdefault(f"{label}: {outcome}", [])
+            if len(examples) < 3:  # which points: enough to reproduce (with --seed)
+                examples.append(f"{name} {size} B {producers}x{consumers} {method}")
         if fault == "none" and outcome != "passed exactly-once":
             self.problems.append(f"{name} {size} B {producers}x{consumers} {method}, no fault: "
                                  f"{outcome}")
@@ -278,6 +283,7 @@ class Soak:
                              for (fault, outcome), count in sorted(self.outcomes.items())],
                 "left": {what: len(items) for what, items in left.items()},
                 "owner_cleaned_seconds": _spread(self.cleaned_seconds),
+                "examples": self.examples,
                 "memory": self.samples, "growth_last_over_first_minute": growth,
                 "problems": self.problems, "ok": not self.problems}
 
@@ -334,6 +340,8 @@ def _print(report: dict) -> None:
           f"{', '.join(report['backends'])}")
     for row in report["outcomes"]:
         print(f"  {row['points']:6d}  {row['fault']:<12} {row['outcome']}")
+    for outcome, examples in report["examples"].items():
+        print(f"  e.g. {outcome}: {'; '.join(examples)}")
     if report["owner_cleaned_seconds"]:
         print("killed owner to nothing left, seconds: " + ", ".join(
             f"{key} {value}" for key, value in report["owner_cleaned_seconds"].items()))

@@ -15,7 +15,6 @@ import multiprocessing
 import os
 import shutil
 import subprocess
-import tempfile
 import weakref
 from collections.abc import Callable, Iterable
 from multiprocessing.context import BaseContext
@@ -166,6 +165,7 @@ class Channel:
         self.context = context
         self.closed = False
         self._owner_pid = os.getpid()
+        cleanup.track_start_method(context)  # the fork server's files go, even after a kill
         self._ends = weakref.WeakSet()  # the ends made in this process, detached by close()
 
     def sender(self, index: int) -> Sender:
@@ -201,8 +201,7 @@ class Channel:
         says whose a leftover is). It is removed when the channel closes, and also when it is
         garbage-collected or the interpreter exits without closing it; only ever by the
         process that made it, never by a forked worker's copy."""
-        directory = tempfile.mkdtemp(prefix=f"ipc-bench-{kind}-{os.getpid()}-")
-        cleanup.register("path", directory)  # even if this process is killed
+        directory = cleanup.private_directory(kind)  # registered: gone even if we are killed
         self._remove_directory = weakref.finalize(self, _remove_owned, os.getpid(), directory)
         return directory
 

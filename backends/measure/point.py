@@ -10,13 +10,14 @@ happened.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import random
+import select
 import signal
 import time
 from multiprocessing.connection import wait
 
+from backends import cleanup
 from backends.errors import IPCBenchError, UsageError
 from backends.interface import Backend, resolve_context
 from backends.measure.processes import (  # noqa: F401 - describe_exit: the harness's name
@@ -38,6 +39,7 @@ LAYOUT_SHIFT_BYTES = 64 * 1024
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 #: How often the parent looks at a helper it cannot wait on (no pidfd on this system).
 HELPER_POLL_SECONDS = 0.1
+GO = b"g"
 
 
 class PointFailed(IPCBenchError):
@@ -46,17 +48,7 @@ class PointFailed(IPCBenchError):
 
 # --- worker side ----------------------------------------------------------------------------
 
-def _die_with_parent() -> None:
-    """Linux: the kernel kills this worker if the process that started it dies, so a parent
-    killed with SIGKILL leaves no orphan blocked in recv()."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
-def _worker(role, report, go, cpus, *args) -> None:
+def _worker(role, report, go, owner, cpus, *args) -> None:
     """Entry point of every worker: runs ``role`` on ``cpus`` (None: where the scheduler
     likes) and sends back its result, with the CPU set it ran on, or its error."""
     # The parent handles Ctrl-C and stops workers with SIGTERM, whatever handlers a forked
@@ -64,7 +56,10 @@ def _worker(role, report, go, cpus, *args) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-    _die_with_parent()
+    # The kernel kills this worker if the process that started it dies (under forkserver,
+    # the fork server, which exits with the owner), so a parent killed with SIGKILL leaves
+    # no orphan blocked in recv(); if the owner died before this line, the worker ends here.
+    cleanup.die_with_parent(owner)
     layout_shift = bytearray(random.randrange(0, LAYOUT_SHIFT_BYTES, 16))  # noqa: F841 - held
     try:
         if cpus is not None:  # before the role starts any thread: they inherit it
@@ -82,13 +77,25 @@ def _worker(role, report, go, cpus, *args) -> None:
 
 
 def ready(report, go) -> bool:
+    """Report ready, then wait for the parent's go: one byte for each worker on a pipe that
+    all of them share. Not a multiprocessing Event: its lock, held by a worker that is stopped
+    or killed at the wrong moment, would hang every other worker and the parent's set() for
+    good (found by the soak run)."""
     report.send(("ready", None))
-    return go.wait(DEFAULT_TIMEOUT_SECONDS * 10)  # bounded; the parent stops us long before
+    return _wait_byte(go)
 
 
 def wait_finished(finished) -> bool:
     """Until the parent says every message was delivered (``Point.finished_event``)."""
-    return finished.wait(DEFAULT_TIMEOUT_SECONDS * 10)  # bounded; the parent stops us first
+    return _wait_byte(finished)
+
+
+def _wait_byte(pipe) -> bool:
+    fd = pipe.fileno()
+    # bounded; the parent stops us long before
+    if not select.select([fd], [], [], DEFAULT_TIMEOUT_SECONDS * 10)[0]:
+        return False
+    return os.read(fd, 1) == GO
 
 
 # --- parent side ----------------------------------------------------------------------------
@@ -102,6 +109,7 @@ class Point:
             raise UsageError(f"timeout must be a number of seconds > 0, not {timeout!r}")
         self.backend = get(backend) if isinstance(backend, str) else backend  # None: raw loops
         self.context = resolve_context(context)
+        cleanup.track_start_method(self.context)
         self.timeout = timeout
         self.placement = resolve_placement(pin)
         self.usable_cpus = usable_cpus()
@@ -112,11 +120,13 @@ class Point:
         #: CPU seconds of each helper from "go" to the last report (None: unreadable).
         self.helper_cpu_seconds: dict[str, float | None] = {}
         self.deadline = None
-        self.go_event = None
-        #: Set once every worker named in ``finish_after`` has reported "done": producers
-        #: wait for it to read their CPU clocks, so that the work their mechanism's
-        #: background threads do after close() (a Queue's feeder) is counted.
+        self.go_event = None  # the read end of the go pipe, which every worker gets
+        self._go_writer = None
+        #: Readable once every worker named in ``finish_after`` has reported "done":
+        #: producers wait for it to read their CPU clocks, so that the work their mechanism's
+        #: background threads do after close() (a Queue's feeder) is counted. A pipe, as go is.
         self.finished_event = None
+        self._finished_writer = None
         self.finish_after: set[str] = set()
 
     def open(self, producers=1, consumers=1, maxsize=None):
@@ -133,9 +143,9 @@ class Point:
     def spawn(self, name: str, role, *args) -> None:
         reader, writer = self.context.Pipe(duplex=False)
         cpus = self._cpus_for(len(self.workers))
-        process = self.context.Process(target=_worker, name=f"ipc-bench {name}",
-                                       args=(role, writer, self.go_event, cpus, *args),
-                                       daemon=True)
+        process = self.context.Process(target=_worker, name=f"ipc-bench {name}", daemon=True,
+                                       args=(role, writer, self.go_event,
+                                             cleanup.owner_token(), cpus, *args))
         self.workers[name] = process
         self.reports[name] = reader
         # A Ctrl-C or SIGTERM while the child starts would reach it with the parent's
@@ -143,17 +153,25 @@ class Point:
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         try:
             process.start()
+            # Killed with this process even where PR_SET_PDEATHSIG cannot reach it: a fork
+            # server kept alive by another process, a platform without it.
+            cleanup.register("process", process.pid)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         writer.close()
 
     def start(self, spawn_all) -> None:
         self.deadline = time.monotonic() + self.timeout
-        self.go_event = self.context.Event()
-        self.finished_event = self.context.Event()
+        # The read end goes to every worker; the write end stays here (a forked worker's copy
+        # is never used: go is bytes, not an end of file).
+        self.go_event, self._go_writer = self.context.Pipe(duplex=False)
+        self.finished_event, self._finished_writer = self.context.Pipe(duplex=False)
         try:
             spawn_all()
             self.collect("ready")
+            # The cleanup watcher, if the channel just started one, starts no later than the
+            # workers: its interpreter's start-up must not share the cores with the clock.
+            cleanup.wait_until_ready(self.deadline - time.monotonic())
         except BaseException:
             self.close()
             raise
@@ -170,7 +188,8 @@ class Point:
         try:
             helpers = self._helpers()
             start = {name: helper.cpu_seconds() for name, helper in helpers.items()}
-            self.go_event.set()
+            # One write of at most PIPE_BUF bytes: every worker finds its byte at once.
+            os.write(self._go_writer.fileno(), GO * len(self.workers))
             reports = self.collect("done")
             # Read before close(): a helper stopped with its channel takes its clock with it.
             self.helper_cpu_seconds = {
@@ -209,7 +228,8 @@ class Point:
                     results[name] = self._receive(name, reader, stage)
                     del pending[name]
             if stage == "done" and self.finish_after and self.finish_after <= results.keys():
-                self.finished_event.set()
+                os.write(self._finished_writer.fileno(), GO * len(self.workers))
+                self.finish_after = set()  # once
             for sentinel in ready:
                 name = watched.get(sentinel)
                 if name in pending:
@@ -289,9 +309,14 @@ class Point:
                 process.join(STOP_GRACE_SECONDS)
         for process in processes:
             if process.pid is not None and process.exitcode is not None:
+                cleanup.unregister("process", process.pid)
                 process.close()
         for reader in self.reports.values():
             reader.close()
+        for end in (self.go_event, self._go_writer, self.finished_event, self._finished_writer):
+            if end is not None:
+                end.close()
+        self.go_event = self._go_writer = self.finished_event = self._finished_writer = None
         self.workers.clear()
         self.reports.clear()
         channels, self.channels = self.channels, []

@@ -3,12 +3,17 @@
 Features: multi-producer, multi-consumer, fifo, bounded. Every ``put``/``get`` is a round trip
 to the server process, which the channel starts with a fresh random authentication key and
 shuts down in ``close()``. The harness watches the server like a worker: if it dies, the
-point fails naming it.
+point fails naming it. The server listens in a private directory (not multiprocessing's
+``pymp-*``, which a killed server leaves behind), dies with its owner and is registered with
+the cleanup watcher.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
+import shutil
+import signal
 from multiprocessing.managers import SyncManager
 
 from backends import cleanup
@@ -17,16 +22,23 @@ from backends.mechanisms.queue import QueueBackend, QueueChannel, QueueRawLoop
 SHUTDOWN_SECONDS = 5.0
 
 
-def _start_manager(context) -> SyncManager:
+def _start_manager(context, directory: str) -> SyncManager:
     # A fresh key per manager: a process that was not handed its queue cannot connect.
-    manager = SyncManager(authkey=secrets.token_bytes(32), ctx=context)
-    manager.start()
+    manager = SyncManager(os.path.join(directory, "server.sock"),
+                          authkey=secrets.token_bytes(32), ctx=context)
+    manager.start(cleanup.die_with_parent, (cleanup.owner_token(),))
     cleanup.register("process", manager._process.pid)  # even if the owner is killed
     return manager
 
 
 def _stop_manager(manager: SyncManager) -> None:
     process = manager._process
+    try:
+        # A stopped server would never answer the shutdown request below, and close()
+        # would hang for good: let it run (found by the soak run, which stops helpers).
+        os.kill(process.pid, signal.SIGCONT)
+    except ProcessLookupError:
+        pass
     manager.shutdown()  # asks politely, then terminates after a second
     process.join(SHUTDOWN_SECONDS)
     if process.is_alive():
@@ -37,7 +49,7 @@ def _stop_manager(manager: SyncManager) -> None:
 
 class ManagerQueueChannel(QueueChannel):
     def _make_queue(self, maxsize: int):
-        self._manager = _start_manager(self.context)
+        self._manager = _start_manager(self.context, self._private_directory("manager"))
         return self._manager.Queue(maxsize)
 
     def processes(self):
@@ -57,11 +69,14 @@ class ManagerQueueRawLoop(QueueRawLoop):
     """``put`` and ``get`` on a Manager's queue proxy: a round trip to the server each."""
 
     def _make_queue(self):
-        self._manager = _start_manager(self.context)
+        self._directory = cleanup.private_directory("manager")
+        self._manager = _start_manager(self.context, self._directory)
         return self._manager.Queue()
 
     def close(self) -> None:
         _stop_manager(self._manager)
+        shutil.rmtree(self._directory, ignore_errors=True)
+        cleanup.unregister("path", self._directory)
 
     def __getstate__(self):
         state = super().__getstate__()

@@ -23,6 +23,27 @@ def infrastructure_pids() -> set[int]:
     return {pid for pid in pids if pid}
 
 
+def tagged_processes(variable: str, value: str) -> set[int]:
+    """Live processes (not zombies) whose environment holds ``variable=value``: every process
+    a program started inherits its environment, so a tag set there finds its descendants
+    even once they were reparented (a killed owner's)."""
+    needle = f"{variable}={value}".encode()
+    found = set()
+    for environ in glob.glob("/proc/[0-9]*/environ"):
+        pid = int(environ.split("/")[2])
+        try:
+            with open(environ, "rb") as file:
+                if needle not in file.read().split(b"\0"):
+                    continue
+            with open(f"/proc/{pid}/stat", "rb") as file:
+                if file.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X"):
+                    continue
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        found.add(pid)
+    return found
+
+
 def live_descendants() -> set[int]:
     import psutil
     pids = set()

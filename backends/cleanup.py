@@ -72,13 +72,15 @@ def unregister(kind: str, name: str | int) -> None:
     _send("del", kind, _identify(kind, name))
 
 
-def private_directory(kind: str) -> str:
-    """A fresh directory, mode 0700, ``<temp dir>/ipc-bench-<kind>-<pid>-<random>``,
-    registered *before* it is made: no moment exists at which a kill would leave it."""
+def private_directory(kind: str, parent: str | None = None) -> str:
+    """A fresh directory, mode 0700, ``<parent>/ipc-bench-<kind>-<pid>-<random>`` (``parent``:
+    the temp dir by default), registered *before* it is made: no moment exists at which a kill
+    would leave it."""
     import tempfile
     while True:
         random_part = "".join(secrets.choice(_NAME_CHARACTERS) for _ in range(8))  # as mkdtemp
-        path = os.path.join(tempfile.gettempdir(), f"ipc-bench-{kind}-{os.getpid()}-{random_part}")
+        path = os.path.join(parent or tempfile.gettempdir(),
+                            f"ipc-bench-{kind}-{os.getpid()}-{random_part}")
         register("path", path)
         try:
             os.mkdir(path, 0o700)

@@ -504,7 +504,10 @@ def fidelity_command(args) -> int:
         run_seconds = _positive(args.run_seconds, "--run-seconds")
     _, progress = _progress()
     machine = _harness().machine_info()
-    points = [(name, size) for name in names for size in sizes]
+    points = [(name, size) for name in names for size in sizes if fidelity.supports(name, size)]
+    for name, size in sorted(set((n, s) for n in names for s in sizes) - set(points)):
+        print(f"{PROG}: fidelity: {name} {grid.format_size(size)} skipped: above the "
+              f"largest payload it carries", file=sys.stderr)
     rows = []
     with progress:
         task = progress.add_task("comparing", total=len(points))

@@ -196,12 +196,13 @@ class Channel:
                 if hasattr(self, "_remove_directory"):
                     self._remove_directory()
 
-    def _private_directory(self, kind: str) -> str:
+    def _private_directory(self, kind: str, parent: str | None = None) -> str:
         """A fresh directory, mode 0700, named ``ipc-bench-<kind>-<pid>-<random>`` (the pid
         says whose a leftover is). It is removed when the channel closes, and also when it is
         garbage-collected or the interpreter exits without closing it; only ever by the
         process that made it, never by a forked worker's copy."""
-        directory = cleanup.private_directory(kind)  # registered: gone even if we are killed
+        # registered: gone even if we are killed
+        directory = cleanup.private_directory(kind, parent)
         self._remove_directory = weakref.finalize(self, _remove_owned, os.getpid(), directory)
         return directory
 

@@ -37,7 +37,7 @@ class Fidelity:
     def setup_cache(self):
         table = {}
         for name in fidelity.mechanisms():  # those that can run here
-            for size in SIZES:
+            for size in filter(lambda size: fidelity.supports(name, size), SIZES):
                 try:
                     table[name, size] = fidelity.compare(name, size, rounds=ROUNDS)
                 except Exception as error:  # noqa: BLE001 - that point fails, not the table
@@ -50,6 +50,8 @@ class Fidelity:
         reason = backends.unavailable(mechanism)
         if reason:
             raise NotImplementedError(reason)
+        if not fidelity.supports(mechanism, size_bytes):
+            raise NotImplementedError(f"{mechanism} carries no {size_bytes}-byte message")
 
     def _row(self, table, mechanism, size_bytes) -> dict:
         row = table[mechanism, size_bytes]

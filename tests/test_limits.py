@@ -65,7 +65,7 @@ def test_run_shows_an_unsupported_row_and_json_line_and_exits_0(limit):
 def test_asv_setup_skips_a_size_above_the_limit(limit):
     from benchmarks.bench_throughput import Throughput
     with pytest.raises(NotImplementedError, match="carries at most"):
-        Throughput().setup(LIMITED, limit + 1, "1x1")
+        Throughput().setup(LIMITED, limit + 1, "1x1", 0)
 
 
 def test_report_shows_unsupported_points_with_their_reason(tmp_path, capsys):

@@ -244,6 +244,12 @@ def rtt_p50_ratio(name: str, size_bytes: int, rounds: int = DEFAULT_ROUNDS,
     return medians["harness"] / medians["distinct"], medians["distinct"], medians["harness"]
 
 
+def supports(name: str, size_bytes: int) -> bool:
+    """Whether ``name`` carries messages of ``size_bytes`` (its declared largest payload)."""
+    limit = backends.load(name).max_payload_bytes
+    return limit is None or size_bytes <= limit
+
+
 def compare(name: str, size_bytes: int, rounds: int = DEFAULT_ROUNDS,
             run_seconds: float = RUN_SECONDS,
             timeout: float = DEFAULT_TIMEOUT_SECONDS) -> dict:

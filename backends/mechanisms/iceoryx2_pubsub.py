@@ -41,6 +41,7 @@ import glob
 import itertools
 import os
 import secrets
+import tempfile
 import time
 
 try:
@@ -71,6 +72,16 @@ EVENT_SOCKET_SUFFIX_BYTES = 39 + len(".event")
 def _prefix() -> str:
     """A channel's own name prefix for its segments, short: it is part of a socket's path."""
     return f"ipc-bench-{secrets.token_hex(4)}_"
+
+
+def _parent_directory(prefix: str) -> str:
+    """The temp dir, or /tmp where the temp dir is too deep for an event socket's path."""
+    parent = tempfile.gettempdir()
+    directory_bytes = len(f"/ipc-bench-iox2-{os.getpid()}-") + 8
+    if len(parent) + directory_bytes + 1 + len(prefix) + EVENT_SOCKET_SUFFIX_BYTES \
+            > SOCKET_PATH_BYTES:
+        return "/tmp"
+    return parent
 
 
 def _node(directory: str, prefix: str):
@@ -111,8 +122,8 @@ class Iceoryx2Channel(Channel):
     def __init__(self, producers, consumers, maxsize, context):
         super().__init__(producers, consumers, maxsize, context)
         self.depth = maxsize or DEFAULT_DEPTH
-        self.directory = self._private_directory("iox2")
         self.prefix = _prefix()
+        self.directory = self._private_directory("iox2", _parent_directory(self.prefix))
         self._segments = f"/dev/shm/{self.prefix}*"
         cleanup.register("glob", self._segments)  # even if this process is killed
         # _acks[i * consumers + j] = 1 once consumer j has taken producer i's END
@@ -294,13 +305,17 @@ class Iceoryx2RawLoop(RawLoop):
                      .backpressure_strategy(iox2.BackpressureStrategy.RetryUntilDelivered)
                      .create())
         notify = event.notifier_builder().create().notify
-        # The receiver listens once its subscriber has connected to this publisher: samples
-        # sent before would vanish.
-        while event.dynamic_config.number_of_listeners < 1:
-            time.sleep(0.001)
-        publisher.update_connections()
+        connected = []
 
         def send(payload: bytes) -> None:
+            if not connected:
+                # The receiver listens once its subscriber has connected to this publisher:
+                # samples sent before would vanish. Waited for at the first send, not here,
+                # so that the two ends of a ping-pong can each open both of theirs first.
+                while event.dynamic_config.number_of_listeners < 1:
+                    time.sleep(0.001)
+                publisher.update_connections()
+                connected.append(True)
             sample = publisher.loan_slice_uninit(len(payload))
             ctypes.memmove(sample.payload_ptr, payload, len(payload))
             sample.assume_init().send()
@@ -310,14 +325,16 @@ class Iceoryx2RawLoop(RawLoop):
     def receiver(self):
         self._node, data, event = self._services()
         subscriber = data.subscriber_builder().buffer_size(DEFAULT_DEPTH).create()
-        while data.dynamic_config.number_of_publishers < 1:
-            time.sleep(0.001)
-        subscriber.receive()  # connects to the publisher
-        listener = event.listener_builder().create()
+        listener = []
 
         def receive() -> bytes:
+            if not listener:  # at the first receive, as the sender's wait (see sender)
+                while data.dynamic_config.number_of_publishers < 1:
+                    time.sleep(0.001)
+                subscriber.receive()  # connects to the publisher
+                listener.append(event.listener_builder().create())
             while (sample := subscriber.receive()) is None:
-                listener.blocking_wait()
+                listener[0].blocking_wait()
             payload = sample.payload()
             return ctypes.string_at(payload.data_ptr, payload.number_of_elements)
         return receive

@@ -75,7 +75,10 @@ class _Queue:
         self.mq.send(bytes([marker]), None, MARKER)
 
     def unlink(self) -> None:
-        self._mq.close()
+        try:
+            self._mq.close()
+        except posix_ipc.ExistentialError:  # an end detached in this process closed it already
+            pass
         try:
             posix_ipc.unlink_message_queue(self.name)
         except posix_ipc.ExistentialError:

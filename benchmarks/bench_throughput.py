@@ -26,6 +26,7 @@ from .common import (
     recorded_median,
     skip_unless_recording,
     skip_unless_runnable,
+    skip_unless_worked,
 )
 
 
@@ -49,9 +50,9 @@ class Throughput:
     param_names = ["backend", "size_bytes", "procs", "work_us"]
     number = 1
     rounds = 1
-    # 5 samples: asv needs them for a useful 99% interval. Not up to 10: with a dozen and more
-    # backends that doubled the suite's time (most points took all 10 within the 8 s).
-    repeat = (5, 5, 8.0)
+    # 3 samples, for asv's interval: with some seventeen backends, 5 took the suite over its
+    # 15 minutes on 2 cores (each sample starts the point's workers anew, in setup).
+    repeat = (3, 3, 8.0)
     warmup_time = 0
     timeout = ASV_TIMEOUT
     clock = _HarnessClock()
@@ -61,6 +62,7 @@ class Throughput:
         self.run = None
         producers, consumers = parse_procs(procs)
         skip_unless_runnable(backend, producers, consumers, size_bytes)
+        skip_unless_worked(procs, work_us)
         self.run = ThroughputRun(backend, size_bytes, producers, consumers,
                                  messages=grid.batch_messages(size_bytes),
                                  timeout=POINT_TIMEOUT, work_us=work_us).start()
@@ -94,6 +96,7 @@ class ThroughputCost:
 
     def setup(self, backend, size_bytes, procs, work_us):
         skip_unless_runnable(backend, *parse_procs(procs), size_bytes)
+        skip_unless_worked(procs, work_us)
         skip_unless_recording()
 
     def track_cpu_us_per_msg(self, backend, size_bytes, procs, work_us):

@@ -16,10 +16,15 @@ from backends.measure import processes
 #: Every registered backend, plugins included; one that cannot run here is skipped, not failed.
 BACKENDS = backends.names()
 SIZES = [64, 1024, 64 * 1024, 1024 * 1024]
-PROCS = ["1x1", "1x4", "4x1", "2x2", "4x4"]
+#: Process counts: three by default, so that the full suite over some seventeen backends stays
+#: within 15 minutes on 2 cores; IPC_BENCH_PROCS sets others (e.g. "1x1,1x4,4x1,2x2,4x4").
+PROCS = os.environ.get("IPC_BENCH_PROCS", "1x1,2x2,4x4").split(",")
 #: µs of work per message on each consumer (backends.measure.work): none, and about what a
 #: checksum of a 64-128 KiB chunk takes, where a mechanism's overlap with work shows.
 WORK_US = [0, 20]
+#: Work per message is measured at these process counts (IPC_BENCH_WORK_PROCS), the others
+#: without work only: the suite's time budget.
+WORK_PROCS = os.environ.get("IPC_BENCH_WORK_PROCS", "2x2").split(",")
 #: Seconds a point may take in the harness before it fails; asv's own timeout is above it.
 POINT_TIMEOUT = float(os.environ.get("IPC_BENCH_POINT_TIMEOUT", 60))
 ASV_TIMEOUT = 180.0
@@ -95,6 +100,13 @@ def skip_unless_runnable(backend: str, producers: int = 1, consumers: int = 1,
         raise NotImplementedError(f"{backend} supports one producer only")
     if consumers > 1 and "multi-consumer" not in capabilities:
         raise NotImplementedError(f"{backend} supports one consumer only")
+
+
+def skip_unless_worked(procs: str, work_us) -> None:
+    """Work per message only where the grid measures it (WORK_PROCS)."""
+    if work_us and procs not in WORK_PROCS:
+        raise NotImplementedError(f"work per message is measured at {', '.join(WORK_PROCS)} "
+                                  f"only (IPC_BENCH_WORK_PROCS)")
 
 
 def parse_procs(procs: str) -> tuple[int, int]:

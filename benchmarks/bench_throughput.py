@@ -50,7 +50,7 @@ class Throughput:
     param_names = ["backend", "size_bytes", "procs", "work_us"]
     number = 1
     rounds = 1
-    # 3 samples, for asv's interval: with some seventeen backends, 5 took the suite over its
+    # 3 samples, for asv's interval: with fifteen backends and more, 5 took the suite over its
     # 15 minutes on 2 cores (each sample starts the point's workers anew, in setup).
     repeat = (3, 3, 8.0)
     warmup_time = 0

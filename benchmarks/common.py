@@ -16,7 +16,7 @@ from backends.measure import processes
 #: Every registered backend, plugins included; one that cannot run here is skipped, not failed.
 BACKENDS = backends.names()
 SIZES = [64, 1024, 64 * 1024, 1024 * 1024]
-#: Process counts: three by default, so that the full suite over some seventeen backends stays
+#: Process counts: three by default, so that the full suite over fifteen backends and more stays
 #: within 15 minutes on 2 cores; IPC_BENCH_PROCS sets others (e.g. "1x1,1x4,4x1,2x2,4x4").
 PROCS = os.environ.get("IPC_BENCH_PROCS", "1x1,2x2,4x4").split(",")
 #: µs of work per message on each consumer (backends.measure.work): none, and about what a

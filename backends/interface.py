@@ -281,7 +281,17 @@ class RawLoop:
         raise NotImplementedError(f"{type(self).__name__} must implement receiver")
 
     def close(self) -> None:
-        """Release what ``__init__`` made."""
+        """Release what ``__init__`` made; a subclass that overrides it calls this too."""
+        for directory in self.__dict__.pop("_directories", []):
+            shutil.rmtree(directory, ignore_errors=True)
+            cleanup.unregister("path", directory)
+
+    def _private_directory(self, kind: str, parent: str | None = None) -> str:
+        """As ``Channel._private_directory``: registered with the cleanup watcher before it
+        exists, removed by ``close()``."""
+        directory = cleanup.private_directory(kind, parent)
+        self.__dict__.setdefault("_directories", []).append(directory)
+        return directory
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()

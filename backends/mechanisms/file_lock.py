@@ -22,12 +22,9 @@ from __future__ import annotations
 
 import fcntl
 import os
-import shutil
 import struct
-import tempfile
 import time
 
-from backends import cleanup
 from backends.errors import IPCBenchError
 from backends.interface import Backend, Channel, RawLoop, Receiver, Sender, check_payload
 
@@ -175,8 +172,7 @@ class FileLockRawLoop(RawLoop):
 
     def __init__(self, context):
         super().__init__(context)
-        self.directory = tempfile.mkdtemp(prefix=f"ipc-bench-file-lock-raw-{os.getpid()}-")
-        cleanup.register("path", self.directory)
+        self.directory = self._private_directory("file-lock-raw")
         for name, content in (("data", b""), ("state", OFFSETS.pack(0, 0))):
             with open(os.path.join(self.directory, name), "wb") as file:
                 file.write(content)
@@ -216,11 +212,6 @@ class FileLockRawLoop(RawLoop):
                 delays = delays or _sleep_delays()
                 time.sleep(next(delays))
         return recv
-
-    def close(self) -> None:
-        shutil.rmtree(self.directory, ignore_errors=True)
-        cleanup.unregister("path", self.directory)
-
 
 class FileLockBackend(Backend):
     name = "file-lock"

@@ -283,11 +283,9 @@ class Iceoryx2RawLoop(RawLoop):
 
     def __init__(self, context):
         super().__init__(context)
-        import tempfile
-        self.directory = tempfile.mkdtemp(prefix=f"ipc-bench-iox2-{os.getpid()}-")
         self.prefix = _prefix()
+        self.directory = self._private_directory("iox2", _parent_directory(self.prefix))
         self._segments = f"/dev/shm/{self.prefix}*"
-        cleanup.register("path", self.directory)
         cleanup.register("glob", self._segments)
 
     def _services(self):
@@ -340,12 +338,10 @@ class Iceoryx2RawLoop(RawLoop):
         return receive
 
     def close(self) -> None:
-        import shutil
-        shutil.rmtree(self.directory, ignore_errors=True)
+        super().close()
         for path in glob.glob(self._segments):
             os.unlink(path)
         cleanup.unregister("glob", self._segments)
-        cleanup.unregister("path", self.directory)
 
 
 class Iceoryx2Backend(Backend):

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import signal
 from multiprocessing.managers import SyncManager
 
 from backends import cleanup
+from backends.interface import RawLoop
 from backends.mechanisms.queue import QueueBackend, QueueChannel, QueueRawLoop
 
 SHUTDOWN_SECONDS = 5.0
@@ -69,14 +69,12 @@ class ManagerQueueRawLoop(QueueRawLoop):
     """``put`` and ``get`` on a Manager's queue proxy: a round trip to the server each."""
 
     def _make_queue(self):
-        self._directory = cleanup.private_directory("manager")
-        self._manager = _start_manager(self.context, self._directory)
+        self._manager = _start_manager(self.context, self._private_directory("manager"))
         return self._manager.Queue()
 
     def close(self) -> None:
         _stop_manager(self._manager)
-        shutil.rmtree(self._directory, ignore_errors=True)
-        cleanup.unregister("path", self._directory)
+        RawLoop.close(self)  # its directory: a queue proxy has no close() of a Queue's own
 
     def __getstate__(self):
         state = super().__getstate__()

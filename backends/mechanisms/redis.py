@@ -29,11 +29,8 @@ from __future__ import annotations
 import collections
 import os
 import secrets
-import shutil
-import tempfile
 import time
 
-from backends import cleanup
 from backends.errors import IPCBenchError, UsageError
 from backends.interface import Backend, Channel, RawLoop, Receiver, Sender, check_payload
 from backends.mechanisms import redis_server
@@ -436,12 +433,11 @@ class _RawRedis(RawLoop):
 
     def __init__(self, context):
         super().__init__(context)
-        self.directory = tempfile.mkdtemp(prefix=f"ipc-bench-redis-{os.getpid()}-")
-        cleanup.register("path", self.directory)
+        self.directory = self._private_directory("redis")
         try:
             self._server = redis_server.PrivateServer(self.directory)
         except BaseException:
-            self._remove_directory()
+            super().close()
             raise
         self.url = self._server.url
         self.key = "ipc-bench-raw"
@@ -453,11 +449,7 @@ class _RawRedis(RawLoop):
 
     def close(self) -> None:
         self._server.stop()
-        self._remove_directory()
-
-    def _remove_directory(self) -> None:
-        shutil.rmtree(self.directory, ignore_errors=True)
-        cleanup.unregister("path", self.directory)
+        super().close()
 
     def __getstate__(self):
         state = super().__getstate__()

@@ -24,9 +24,6 @@ frame is an empty payload.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import time
 
 try:
@@ -34,7 +31,6 @@ try:
 except ImportError:  # the backend reports itself unavailable
     zmq = None
 
-from backends import cleanup
 from backends.errors import IPCBenchError
 from backends.interface import Backend, Channel, RawLoop, Receiver, Sender, check_payload
 
@@ -213,8 +209,7 @@ class ZmqRawLoop(RawLoop):
         super().__init__(context)
         self._port = context.RawValue("i", 0)  # 0 until the consumer has bound (1 for ipc)
         if self.transport == "ipc":
-            self.directory = tempfile.mkdtemp(prefix=f"ipc-bench-zmq-raw-{os.getpid()}-")
-            cleanup.register("path", self.directory)
+            self.directory = self._private_directory("zmq-raw")
 
     def receiver(self):
         self._context = zmq.Context()
@@ -246,12 +241,6 @@ class ZmqRawLoop(RawLoop):
         def send_frame(payload: bytes) -> None:
             send(payload, copy=len(payload) < ZERO_COPY_MIN_BYTES)  # as the backend does
         return send_frame
-
-    def close(self) -> None:
-        if self.transport == "ipc":
-            shutil.rmtree(self.directory, ignore_errors=True)
-            cleanup.unregister("path", self.directory)
-
 
 class ZmqIpcBackend(Backend):
     name = "zmq-ipc"

@@ -213,6 +213,7 @@ class FileLockRawLoop(RawLoop):
                 time.sleep(next(delays))
         return recv
 
+
 class FileLockBackend(Backend):
     name = "file-lock"
     capabilities = frozenset({"multi-producer", "multi-consumer", "fifo", "bounded"})

@@ -242,6 +242,7 @@ class ZmqRawLoop(RawLoop):
             send(payload, copy=len(payload) < ZERO_COPY_MIN_BYTES)  # as the backend does
         return send_frame
 
+
 class ZmqIpcBackend(Backend):
     name = "zmq-ipc"
     capabilities = frozenset({"multi-producer", "multi-consumer", "fifo", "bounded"})

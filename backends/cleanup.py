@@ -96,29 +96,82 @@ def owner_token() -> tuple[int, int | None]:
 
 def die_with_parent(owner: tuple[int, int | None] | None = None) -> None:
     """Call first thing in a worker or helper process (Linux): the kernel SIGKILLs it when
-    the process that started it exits (``PR_SET_PDEATHSIG``; under forkserver that is the
-    fork server, which exits with its owner). ``owner``, from ``owner_token()`` in the process
-    that started it, closes the gap before the call: if that process is already gone, this
-    one exits at once. Works as a ``subprocess`` ``preexec_fn`` too."""
+    the process that started it exits (``PR_SET_PDEATHSIG``). ``owner``, from
+    ``owner_token()`` in the process that started it, closes the gap before the call: if that
+    process is already gone, this one exits at once. Under forkserver the parent is the fork
+    server, which lives as long as any process it started (each holds its "alive" pipe), so
+    the owner itself is watched, by a pidfd in a daemon thread. Works as a ``subprocess``
+    ``preexec_fn`` too (there the parent is the owner: no thread)."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
-    if owner is not None and _start_time(owner[0]) != owner[1]:
+    if owner is None:
+        return
+    pidfd = None
+    if os.getppid() != owner[0]:
+        try:
+            pidfd = os.pidfd_open(owner[0])  # opened before the check below: no gap
+        except (OSError, AttributeError):
+            pass
+    if _start_time(owner[0]) != owner[1]:
         os._exit(1)  # the owner died (or its pid was reused) before we were armed
+    if os.getppid() != owner[0]:
+        threading.Thread(target=_exit_with, args=(owner, pidfd), daemon=True,
+                         name="ipc-bench-owner").start()
+
+
+def _exit_with(owner: tuple[int, int | None], pidfd: int | None) -> None:
+    """Exit this process once ``owner`` is gone (pidfd readable, or its start time changed)."""
+    if pidfd is not None:
+        select.select([pidfd], [], [])
+    else:
+        while _start_time(owner[0]) == owner[1]:
+            threading.Event().wait(POLL_SECONDS)
+    os._exit(1)
 
 
 def track_start_method(context) -> None:
-    """Under forkserver, multiprocessing keeps the fork server's socket in this process's
-    temp directory (``pymp-*``) and removes it only at a normal exit: have it removed after
-    a kill too. The fork server itself exits when its owner does."""
+    """What multiprocessing itself leaves after a kill, under spawn and forkserver:
+
+    - its named semaphores (``/dev/shm/sem.mp-*``, behind every Lock, Queue and Event), which
+      its resource tracker unlinks when their owner dies, unless the tracker dies with it (a
+      process-group SIGKILL): each is registered here too, as multiprocessing registers it;
+    - under forkserver, the fork server's socket in this process's temp directory
+      (``pymp-*``), removed only at a normal exit. The fork server itself exits once its
+      owner and every process it started are gone."""
     global _forkserver_tracked
-    if _forkserver_tracked or context.get_start_method() != "forkserver":
+    method = context.get_start_method()
+    if method != "fork":
+        _track_semaphores()
+    if _forkserver_tracked or method != "forkserver":
         return
     from multiprocessing import util
     register("path", util.get_temp_dir())
     _forkserver_tracked = True
+
+
+def _track_semaphores() -> None:
+    """Wrap multiprocessing's resource_tracker.register/unregister (looked up at each call by
+    ``multiprocessing.synchronize``) so that each semaphore it tracks is ours to remove too."""
+    from multiprocessing import resource_tracker
+    if getattr(resource_tracker.register, "_ipc_bench", False):
+        return
+    tracker_register, tracker_unregister = resource_tracker.register, resource_tracker.unregister
+
+    def register_too(name: str, rtype: str) -> None:
+        if rtype == "semaphore":
+            register("shm", "sem." + name.lstrip("/"))
+        tracker_register(name, rtype)
+
+    def unregister_too(name: str, rtype: str) -> None:
+        tracker_unregister(name, rtype)
+        if rtype == "semaphore":
+            unregister("shm", "sem." + name.lstrip("/"))
+
+    register_too._ipc_bench = unregister_too._ipc_bench = True
+    resource_tracker.register, resource_tracker.unregister = register_too, unregister_too
 
 
 def wait_until_ready(timeout: float) -> bool:

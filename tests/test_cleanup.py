@@ -146,3 +146,57 @@ def test_every_kind_is_removed_after_a_kill():
                 pass
         for path in glob.glob(f"/dev/shm/{base}-lib-*"):
             os.unlink(path)
+
+
+@pytest.mark.timeout(60)
+def test_a_helper_started_by_a_fork_server_dies_with_its_owner_before_it_is_registered():
+    """Under forkserver a helper's parent is the fork server, which lives as long as the
+    helper (the helper holds its "alive" pipe): PR_SET_PDEATHSIG alone never fires, so
+    ``die_with_parent`` must watch the owner itself."""
+    tag = uuid.uuid4().hex
+    owner = _owner("""
+        import multiprocessing, sys
+        from multiprocessing.managers import SyncManager
+        from backends import cleanup
+        manager = SyncManager(ctx=multiprocessing.get_context("forkserver"))
+        manager.start(cleanup.die_with_parent, (cleanup.owner_token(),))
+        print(manager._process.pid, flush=True)
+        sys.stdin.readline()
+    """, tag)
+    try:
+        helper = int(owner.stdout.readline())
+        assert helper in tagged_processes(TAG, tag)
+        owner.kill()
+        owner.wait(GONE_SECONDS)
+        assert _until(lambda: not tagged_processes(TAG, tag)), \
+            f"left: {tagged_processes(TAG, tag)} (the helper was {helper})"
+    finally:
+        _finish(owner, tag)
+
+
+@pytest.mark.timeout(60)
+def test_multiprocessing_semaphores_go_even_when_its_resource_tracker_is_killed_too():
+    """Under spawn and forkserver a Queue's locks are named semaphores (/dev/shm/sem.mp-*),
+    which only multiprocessing's resource tracker would unlink: a SIGKILL of the owner's whole
+    process group takes the tracker too."""
+    tag = uuid.uuid4().hex
+    owner = _owner("""
+        import glob, sys
+        from multiprocessing import resource_tracker
+        import backends
+        before = set(glob.glob("/dev/shm/sem.mp-*"))
+        channel = backends.get("queue").open(context="spawn")
+        made = sorted(set(glob.glob("/dev/shm/sem.mp-*")) - before)
+        print(resource_tracker._resource_tracker._pid, *made, flush=True)
+        sys.stdin.readline()
+    """, tag)
+    try:
+        tracker, *made = owner.stdout.readline().split()
+        assert made, "a spawn-context queue made no named semaphore"
+        os.kill(int(tracker), signal.SIGKILL)
+        owner.kill()
+        owner.wait(GONE_SECONDS)
+        assert _until(lambda: not any(os.path.exists(path) for path in made)), \
+            [path for path in made if os.path.exists(path)]
+    finally:
+        _finish(owner, tag)

@@ -56,9 +56,9 @@ def _worker(role, report, go, owner, cpus, *args) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-    # The kernel kills this worker if the process that started it dies (under forkserver,
-    # the fork server, which exits with the owner), so a parent killed with SIGKILL leaves
-    # no orphan blocked in recv(); if the owner died before this line, the worker ends here.
+    # The worker dies with its owner (the kernel's parent-death signal; under forkserver a
+    # thread watching the owner), so a parent killed with SIGKILL leaves no orphan blocked in
+    # recv(); if the owner died before this line, the worker ends here.
     cleanup.die_with_parent(owner)
     layout_shift = bytearray(random.randrange(0, LAYOUT_SHIFT_BYTES, 16))  # noqa: F841 - held
     try:

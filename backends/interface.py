@@ -312,6 +312,12 @@ class Backend:
     channel_class: ClassVar[type[Channel]]
     #: The largest payload the mechanism carries, in bytes; None: no limit of its own.
     max_payload_bytes: ClassVar[int | None] = None
+    #: What bounds the mechanism's buffer when no ``maxsize`` is given, where that is a fixed
+    #: amount well under the harness's default of 256 MiB in flight (a ring of so many bytes,
+    #: a kernel queue of so many messages): the harness then sets no ``maxsize`` by default,
+    #: and the mechanism keeps the bound its users get. None: unbounded, or bounded only in
+    #: messages whatever their size (a Queue, ZeroMQ's high-water mark).
+    own_bound: ClassVar[str | None] = None
     #: A hand-written loop of the mechanism for the fidelity table, where it has one.
     raw_loop: ClassVar[type[RawLoop] | None] = None
     #: The options the backend takes, with their defaults (``backends.get(name, key=value)``).

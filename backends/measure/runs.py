@@ -44,8 +44,8 @@ def latency_samples(size_bytes: int) -> int:
 
 def default_maxsize(backend, size_bytes: int) -> int | None:
     """The bound a point gets unless told otherwise: None where the backend cannot be bounded
-    (a pipe: the kernel's buffer bounds it)."""
-    if "bounded" not in backend.capabilities:
+    (a pipe: the kernel's buffer bounds it) or bounds itself (``Backend.own_bound``)."""
+    if "bounded" not in backend.capabilities or backend.own_bound:
         return None
     return max(1, min(MAX_BUFFERED_MESSAGES, MAX_BUFFERED_BYTES // size_bytes))
 

@@ -135,6 +135,7 @@ class FasterFifoRawLoop(RawLoop):
 class FasterFifoBackend(Backend):
     name = "faster-fifo"
     capabilities = frozenset({"multi-producer", "multi-consumer", "fifo", "bounded"})
+    own_bound = "one buffer of buffer_bytes (default 16 MiB)"
     channel_class = FasterFifoChannel
     raw_loop = FasterFifoRawLoop
     option_defaults = {"buffer_bytes": DEFAULT_BUFFER_BYTES}

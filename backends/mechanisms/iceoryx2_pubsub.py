@@ -347,6 +347,7 @@ class Iceoryx2RawLoop(RawLoop):
 class Iceoryx2Backend(Backend):
     name = "iceoryx2"
     capabilities = frozenset({"multi-producer", "multi-consumer", "fifo", "bounded"})
+    own_bound = "a subscriber buffer of 8 samples per producer/consumer pair"
     channel_class = Iceoryx2Channel
     raw_loop = Iceoryx2RawLoop
 

@@ -158,6 +158,7 @@ class PosixMqRawLoop(RawLoop):
 class PosixMqBackend(Backend):
     name = "posix-mq"
     capabilities = frozenset({"multi-producer", "multi-consumer", "fifo", "bounded"})
+    own_bound = "the kernel's queue of at most msg_max (default 10) messages"
     channel_class = PosixMqChannel
     raw_loop = PosixMqRawLoop
     max_payload_bytes = MESSAGE_BYTES

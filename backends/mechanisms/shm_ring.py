@@ -746,6 +746,7 @@ class ShmRingLoop(RawLoop):
 class ShmRingBackend(Backend):
     name = "shm-ring"
     capabilities = frozenset({"multi-producer", "multi-consumer", "fifo", "bounded"})
+    own_bound = "one ring of ring_bytes (default 4 MiB) per producer/consumer pair"
     channel_class = ShmRingChannel
     raw_loop = ShmRingLoop
     option_defaults = {"ring_bytes": "4MiB", "spin_us": 50}

@@ -2,13 +2,14 @@
 
     python examples/pipeline.py pipe --size 64KiB --procs 2x2 --work-us 20
 
-Each producer reads the input in chunks of --size bytes and sends every chunk over the chosen
-backend; each consumer checksums what it receives with zlib.crc32 until the end of stream, which
-the interface delivers once every producer has closed its sender. The consumers' processing is
-zlib.crc32 over --work-us µs worth of bytes (calibrated on this machine): the chunk's own, then
-a 64 KiB block of the consumer's for what is left when the chunk is smaller than that; or over
-the whole chunk once if --work-us is not given. It prints
-the throughput in chunks/s and MB/s (MB = 10^6 bytes), or one JSON object with --json.
+Each producer reads the input in chunks of --size bytes and streams them over the chosen
+backend with send_many() as they are read (--send each: one send() per chunk); each consumer
+checksums what it receives with zlib.crc32 until the end of stream, which the interface
+delivers once every producer has closed its sender. The consumers' processing is zlib.crc32
+over --work-us µs worth of bytes (calibrated on this machine): the chunk's own, then a 64 KiB
+block of the consumer's for what is left when the chunk is smaller than that; or over the
+whole chunk once if --work-us is not given. It prints the throughput in chunks/s and MB/s
+(MB = 10^6 bytes), or one JSON object with --json.
 
 Written against the public API only: backends.get(name).open(...), real processes.
 """
@@ -26,6 +27,7 @@ import zlib
 
 import backends
 from backends.grid import batch_messages, format_size, parse_procs, parse_size
+from backends.measure.runs import default_maxsize
 
 INPUT_MAX_BYTES = 16 * 1024**2  # the made-up input: producers re-read it if they need more
 
@@ -53,16 +55,26 @@ def calibrate() -> float:
     return len(block) / (fastest * 1e6)
 
 
-def produce(channel, index, path, size_bytes, count, ready, go):
+def read_chunks(source, size_bytes, count):
+    """``count`` chunks of the input, read as they are sent (the input wraps around)."""
+    for _ in range(count):
+        chunk = source.read(size_bytes)
+        if len(chunk) < size_bytes:  # end of the input: start again from its beginning
+            source.seek(0)
+            chunk = source.read(size_bytes)
+        yield chunk
+
+
+def produce(channel, index, path, size_bytes, count, each, ready, go):
     with channel.sender(index) as sender, open(path, "rb", buffering=1024**2) as source:
         ready.wait(60)
         go.wait(60)
-        for _ in range(count):
-            chunk = source.read(size_bytes)
-            if len(chunk) < size_bytes:  # end of the input: start again from its beginning
-                source.seek(0)
-                chunk = source.read(size_bytes)
-            sender.send(chunk)
+        chunks = read_chunks(source, size_bytes, count)
+        if each:  # one send() per chunk: a Python call, and for some backends a wake-up, each
+            for chunk in chunks:
+                sender.send(chunk)
+        else:  # the stream in one call, as ipc-bench's own producers send (README: send_many)
+            sender.send_many(chunks)
 
 
 def consume(channel, index, work_bytes, results, ready, go):
@@ -88,7 +100,7 @@ def consume(channel, index, work_bytes, results, ready, go):
 
 
 def run(backend: str, size_bytes: int, producers: int, consumers: int, messages: int,
-        work_us: float | None, context) -> dict:
+        work_us: float | None, context, each: bool = False, maxsize="auto") -> dict:
     ctx = mp.get_context(context)
     work_bytes = None if work_us is None else round(work_us * calibrate())
     shares = [messages // producers + (i < messages % producers) for i in range(producers)]
@@ -96,9 +108,12 @@ def run(backend: str, size_bytes: int, producers: int, consumers: int, messages:
     ready, go = ctx.Barrier(producers + consumers + 1), ctx.Event()
     results = ctx.Queue()
     try:
-        with backends.get(backend).open(producers, consumers, context=ctx) as channel:
+        chosen = backends.get(backend)
+        if maxsize == "auto":  # the bound ipc-bench's own runs put on a bounded mechanism
+            maxsize = default_maxsize(chosen, size_bytes)
+        with chosen.open(producers, consumers, maxsize=maxsize, context=ctx) as channel:
             workers = [ctx.Process(target=produce, args=(channel, i, path, size_bytes,
-                                                         shares[i], ready, go), daemon=True)
+                                                         shares[i], each, ready, go), daemon=True)
                        for i in range(producers)]
             workers += [ctx.Process(target=consume, args=(channel, j, work_bytes, results,
                                                           ready, go), daemon=True)
@@ -124,7 +139,9 @@ def run(backend: str, size_bytes: int, producers: int, consumers: int, messages:
                          f"workers that failed: {', '.join(failed) or 'none'}")
     seconds = max(r[3] for r in reports if r[3] is not None) - start
     return {"backend": backend, "size": size_bytes, "producers": producers,
-            "consumers": consumers, "work_us": work_us, "chunks": received,
+            "consumers": consumers, "work_us": work_us, "send": "each" if each else "many",
+            "maxsize": maxsize,
+            "chunks": received,
             "seconds": seconds, "msgs_per_s": received / seconds,
             "mb_per_s": received * size_bytes / seconds / 1e6}
 
@@ -139,14 +156,26 @@ def main(argv=None) -> int:
                              "of the whole chunk)")
     parser.add_argument("--messages", type=int, default=None,
                         help="chunks in all (default: about 64 MiB worth, 64 to 10,000)")
+    parser.add_argument("--send", choices=["many", "each"], default="many",
+                        help="many: each producer streams its chunks with send_many() (default, "
+                             "as ipc-bench measures); each: one send() call per chunk")
+    parser.add_argument("--maxsize", default="auto",
+                        help="messages the channel may buffer: auto (default: ipc-bench's own "
+                             "bound, 256 MiB worth and at most 1,000, on a bounded backend), "
+                             "none (the mechanism's own), or a number")
     parser.add_argument("--start-method", default=None, choices=["fork", "spawn", "forkserver"])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     size_bytes = parse_size(args.size)
     producers, consumers = parse_procs(args.procs)
     messages = args.messages or batch_messages(size_bytes)
+    maxsize = {"auto": "auto", "none": None}.get(args.maxsize.lower(), None)
+    if args.maxsize.lower() not in ("auto", "none"):
+        if not args.maxsize.isdigit() or int(args.maxsize) < 1:
+            parser.error(f"--maxsize must be auto, none or a number >= 1, not {args.maxsize!r}")
+        maxsize = int(args.maxsize)
     result = run(args.backend, size_bytes, producers, consumers, messages, args.work_us,
-                 args.start_method)
+                 args.start_method, each=args.send == "each", maxsize=maxsize)
     if args.json:
         print(json.dumps(result))
     else:

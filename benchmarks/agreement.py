@@ -150,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
             needs = {"multi-producer"} if producers > 1 else set()
             needs |= {"multi-consumer"} if consumers > 1 else set()
             names = [n for n in chosen if backends.unavailable(n) is None
-                     and needs <= capabilities[n]]
+                     and needs <= capabilities[n]
+                     and (backends.load(n).max_payload_bytes or size_bytes) >= size_bytes]
             for work_us in (float(w) for w in args.work_us.split(",")):
                 row = compare(frame, capabilities, names, size_bytes, producers, consumers,
                               work_us, args.rounds, args.timeout)

@@ -114,6 +114,20 @@ class PosixMqSender(Sender):
                                f"(fs.mqueue.msgsize_max), not {len(payload)}")
         self._send(payload, None, DATA)
 
+    def send_many(self, payloads) -> None:
+        # No send() call per message (as the pipe's), unless send() is not this one (a
+        # subclass's, or closed), which then has to see every payload.
+        if type(self).send is not PosixMqSender.send or "send" in vars(self):
+            return super().send_many(payloads)
+        send = self._send
+        for payload in payloads:
+            if payload.__class__ is bytes and len(payload) <= MESSAGE_BYTES:
+                send(payload, None, DATA)
+            else:
+                self.send(payload)  # raises the error
+            del payload  # not held while the next one is built (Receiver.__iter__ says why)
+        return None
+
     def _close(self) -> None:
         self._queue.put(0)  # DONE, as queue's
 
@@ -142,6 +156,21 @@ class PosixMqReceiver(QueueReceiver):
                 return b"%b" % message if len(message) <= COMPACT_BYTES else message
             self._take_marker(message[0])
         return None
+
+    def __iter__(self):
+        # Messages straight from mq_receive, without a recv() call per message (as the pipe's),
+        # unless recv() is not this one (a subclass's, or closed), which then has to see
+        # every message.
+        if type(self).recv is PosixMqReceiver.recv and "recv" not in vars(self):
+            receive = self._receive
+            while not self._ended:
+                message, priority = receive()
+                if priority == DATA:
+                    yield b"%b" % message if len(message) <= COMPACT_BYTES else message
+                    del message  # not held during the next receive (Receiver.__iter__ says why)
+                else:
+                    self._take_marker(message[0])
+        yield from super().__iter__()
 
 
 class PosixMqRawLoop(RawLoop):

@@ -232,6 +232,7 @@ class Iceoryx2Receiver(Receiver):
         # (producer, its subscriber), looked at in turn: no producer's samples wait behind
         # another's.
         self._turns = collections.deque(self._subscribers.items())
+        self._slice = iox2.Duration.from_secs_f64(WAIT_SLICE)
 
     def recv(self, timeout: float | None = None) -> bytes | None:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -244,7 +245,10 @@ class Iceoryx2Receiver(Receiver):
             # In slices, as the producer waits for space: a wake-up lost in iceoryx2 (seen
             # once in an asv run: producer and consumer both waiting at 64 B) costs a slice,
             # not the point.
-            remaining = WAIT_SLICE if deadline is None else deadline - time.monotonic()
+            if deadline is None:
+                self._ready.timed_wait(self._slice)
+                continue
+            remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError(f"no message within {timeout} s")
             self._ready.timed_wait(iox2.Duration.from_secs_f64(min(remaining, WAIT_SLICE)))

@@ -43,6 +43,13 @@ class CorruptingSender(PipeSender, _Counting):
         super().send(payload)
 
 
+class TruncatingSender(PipeSender, _Counting):
+    def send(self, payload):
+        if self.tick():  # every AFTER-th message one byte short: another length
+            payload = payload[:-1]
+        super().send(payload)
+
+
 class KilledSender(PipeSender, _Counting):
     def send(self, payload):
         if self.count + 1 == AFTER:
@@ -97,6 +104,10 @@ class DuplicatingChannel(PipeChannel):
 
 class CorruptingChannel(PipeChannel):
     sender_class = CorruptingSender
+
+
+class TruncatingChannel(PipeChannel):
+    sender_class = TruncatingSender
 
 
 class DyingProducerChannel(PipeChannel):
@@ -173,6 +184,10 @@ class CorruptingBackend(PipeBackend):
     name, channel_class = "corrupting-pipe", CorruptingChannel
 
 
+class TruncatingBackend(PipeBackend):
+    name, channel_class = "truncating-pipe", TruncatingChannel
+
+
 class DyingProducerBackend(PipeBackend):
     name, channel_class = "dying-producer", DyingProducerChannel
 
@@ -206,7 +221,7 @@ class SpinningHelperBackend(PipeBackend):
 
 
 ALL = {cls.name: f"tests.faulty:{cls.__name__}" for cls in (
-    LossyBackend, DuplicatingBackend, CorruptingBackend, DyingConsumerBackend,
+    LossyBackend, DuplicatingBackend, CorruptingBackend, TruncatingBackend, DyingConsumerBackend,
     HangingConsumerBackend, DyingProducerBackend, PacedBackend, SpinningBackend,
     PopenHelperBackend, PidHelperBackend, SpinningHelperBackend)}
 

@@ -82,6 +82,18 @@ def test_a_faulty_mechanism_fails_the_point(name, field, size):
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.parametrize("size", [64, 1024, 64 * 1024])  # kept (Kept); checked inline
+def test_a_message_of_another_length_is_caught_alone(size):
+    # Kept messages lie in a row of slots of one size: one of another length must be counted
+    # corrupted by itself, without shifting the slots of the messages after it.
+    result = measure_throughput("truncating-pipe", size, 1, 1, messages=1000, timeout=30)
+    assert not result.ok and "corrupted" in result.error
+    assert result.corrupted == 1000 // faulty.AFTER
+    assert result.duplicated == 0
+    assert result.delivered == 1000
+
+
+@pytest.mark.timeout(60)
 @pytest.mark.parametrize("name, who", [("dying-consumer", "consumer-0"),
                                        ("dying-producer", "producer-0")])
 def test_a_killed_worker_fails_the_point_by_name(name, who):

@@ -8,8 +8,9 @@ checksums what it receives with zlib.crc32 until the end of stream, which the in
 delivers once every producer has closed its sender. The consumers' processing is zlib.crc32
 over --work-us µs worth of bytes (calibrated on this machine): the chunk's own, then a 64 KiB
 block of the consumer's for what is left when the chunk is smaller than that; or over the
-whole chunk once if --work-us is not given. It prints the throughput in chunks/s and MB/s
-(MB = 10^6 bytes), or one JSON object with --json.
+whole chunk once if --work-us is not given. The clock runs from the first producer's start to
+the last consumer's last chunk, as ipc-bench's does. It prints the throughput in chunks/s and
+MB/s (MB = 10^6 bytes), or one JSON object with --json.
 
 Written against the public API only: backends.get(name).open(...), real processes.
 """
@@ -44,6 +45,13 @@ def make_input(size_bytes: int, count: int) -> str:
     return path
 
 
+def default_messages(size_bytes: int) -> int:
+    """About 256 MiB worth, 256 to 10,000 chunks, and never fewer than the suite's batch: long
+    enough that starting up (first touches of fresh buffers and shared memory) weighs little.
+    With the suite's 64 chunks of 1 MiB, shm-ring and iceoryx2 ran at half their rate here."""
+    return max(batch_messages(size_bytes), min(10_000, max(256, 256 * 1024**2 // size_bytes)))
+
+
 def calibrate() -> float:
     """Bytes zlib.crc32 checksums per µs here, from the fastest of a few tries."""
     block = os.urandom(64 * 1024)
@@ -65,10 +73,11 @@ def read_chunks(source, size_bytes, count):
         yield chunk
 
 
-def produce(channel, index, path, size_bytes, count, each, ready, go):
+def produce(channel, index, path, size_bytes, count, each, starts, ready, go):
     with channel.sender(index) as sender, open(path, "rb", buffering=1024**2) as source:
         ready.wait(60)
         go.wait(60)
+        starts.put(time.perf_counter())  # the clock runs from the first producer's start
         chunks = read_chunks(source, size_bytes, count)
         if each:  # one send() per chunk: a Python call, and for some backends a wake-up, each
             for chunk in chunks:
@@ -100,30 +109,32 @@ def consume(channel, index, work_bytes, results, ready, go):
 
 
 def run(backend: str, size_bytes: int, producers: int, consumers: int, messages: int,
-        work_us: float | None, context, each: bool = False, maxsize="auto") -> dict:
+        work_us: float | None, context, each: bool = False, maxsize="auto",
+        options: dict | None = None) -> dict:
     ctx = mp.get_context(context)
     work_bytes = None if work_us is None else round(work_us * calibrate())
     shares = [messages // producers + (i < messages % producers) for i in range(producers)]
     path = make_input(size_bytes, max(shares))
     ready, go = ctx.Barrier(producers + consumers + 1), ctx.Event()
-    results = ctx.Queue()
+    results, starts = ctx.Queue(), ctx.Queue()
     try:
-        chosen = backends.get(backend)
+        chosen = backends.get(backend, **(options or {}))
         if maxsize == "auto":  # the bound ipc-bench's own runs put on a bounded mechanism
             maxsize = default_maxsize(chosen, size_bytes)
         with chosen.open(producers, consumers, maxsize=maxsize, context=ctx) as channel:
             workers = [ctx.Process(target=produce, args=(channel, i, path, size_bytes,
-                                                         shares[i], each, ready, go), daemon=True)
+                                                         shares[i], each, starts, ready, go),
+                                   daemon=True)
                        for i in range(producers)]
             workers += [ctx.Process(target=consume, args=(channel, j, work_bytes, results,
                                                           ready, go), daemon=True)
                         for j in range(consumers)]
             for worker in workers:
                 worker.start()
-            ready.wait(60)  # every worker has its end of the channel: start the clock
-            start = time.perf_counter()
+            ready.wait(60)  # every worker has its end of the channel
             go.set()
             reports = [results.get(timeout=120) for _ in range(consumers)]
+            start = min(starts.get(timeout=60) for _ in range(producers))
             for worker in workers:
                 worker.join(60)
             failed = [w.name for w in workers if w.exitcode != 0]
@@ -155,10 +166,12 @@ def main(argv=None) -> int:
                         help="µs of zlib.crc32 per chunk on each consumer (default: one crc32 "
                              "of the whole chunk)")
     parser.add_argument("--messages", type=int, default=None,
-                        help="chunks in all (default: about 64 MiB worth, 64 to 10,000)")
+                        help="chunks in all (default: about 256 MiB worth, 256 to 10,000)")
     parser.add_argument("--send", choices=["many", "each"], default="many",
                         help="many: each producer streams its chunks with send_many() (default, "
                              "as ipc-bench measures); each: one send() call per chunk")
+    parser.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="a backend option, as for ipc-bench run (e.g. -o spin_us=0)")
     parser.add_argument("--maxsize", default="auto",
                         help="messages the channel may buffer: auto (default: ipc-bench's own "
                              "bound, 256 MiB worth and at most 1,000, on a bounded backend), "
@@ -168,14 +181,16 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     size_bytes = parse_size(args.size)
     producers, consumers = parse_procs(args.procs)
-    messages = args.messages or batch_messages(size_bytes)
+    messages = args.messages or default_messages(size_bytes)
     maxsize = {"auto": "auto", "none": None}.get(args.maxsize.lower(), None)
     if args.maxsize.lower() not in ("auto", "none"):
         if not args.maxsize.isdigit() or int(args.maxsize) < 1:
             parser.error(f"--maxsize must be auto, none or a number >= 1, not {args.maxsize!r}")
         maxsize = int(args.maxsize)
+    options = dict(option.partition("=")[::2] for option in args.option)
     result = run(args.backend, size_bytes, producers, consumers, messages, args.work_us,
-                 args.start_method, each=args.send == "each", maxsize=maxsize)
+                 args.start_method, each=args.send == "each", maxsize=maxsize,
+                 options=options)
     if args.json:
         print(json.dumps(result))
     else:

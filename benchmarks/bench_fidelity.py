@@ -16,7 +16,7 @@ from .common import SIZES
 
 #: Fewer rounds and shorter runs than ``ipc-bench fidelity``: the table is some seventy points,
 #: each run a process start (0.15 s), within the suite's 15 minutes on 2 cores.
-ROUNDS = 3
+ROUNDS = 5
 BUDGET_SECONDS = 150.0
 
 

@@ -37,7 +37,7 @@ SIZES = (64, 1024, 64 * 1024, 1024 * 1024)
 THROUGHPUT_RATIO_MIN = 0.9
 RTT_P50_RATIO_MAX = 1.15
 #: Interleaved rounds of the three loops per point; the ratios are of their medians.
-DEFAULT_ROUNDS = 5
+DEFAULT_ROUNDS = 7
 #: Measuring time aimed at per run (worker start-up, untimed, comes on top).
 RUN_SECONDS = 0.1
 #: The default table (every backend with a raw loop, four sizes) aims to finish within this

@@ -115,8 +115,11 @@ class _Connection:
         # 64 KiB message against the raw loop's 6.2.
         self.buffer = memoryview(bytearray(READ_BYTES))
         self.start = self.end = 0  # buffer[start:end]: read, not yet cut into frames
-        self.big: bytearray | None = None  # a frame larger than the buffer, being filled
+        self.big: memoryview | None = None  # a frame larger than the buffer, being filled
         self.filled = 0
+        # Where big frames are filled, kept for the next one: a new 1 MiB bytearray each time
+        # came from fresh pages (480 page faults a 1 MiB message, 1.05k msgs/s against 6.4k).
+        self.spare = bytearray()
 
 
 class UnixSocketReceiver(Receiver):
@@ -180,12 +183,13 @@ class UnixSocketReceiver(Receiver):
         """Read what the kernel has on ``connection`` and queue every whole frame in it."""
         big = connection.big
         if big is not None:
-            count = connection.sock.recv_into(memoryview(big)[connection.filled:])
+            count = connection.sock.recv_into(big[connection.filled:])
             if not count:
                 self._lost(connection)
             connection.filled += count
             if connection.filled == len(big):
-                self._frames.append(bytes(big))
+                self._frames.append(big.tobytes())
+                big.release()
                 connection.big = None
             return
         buffer, start, end = connection.buffer, connection.start, connection.end
@@ -207,7 +211,9 @@ class UnixSocketReceiver(Receiver):
                 append(buffer[first:first + length].tobytes())
                 start = first + length
             elif length > READ_BYTES - 8:  # the rest goes straight into the frame's own buffer
-                big = connection.big = bytearray(length)
+                if len(connection.spare) < length:
+                    connection.spare = bytearray(length)
+                big = connection.big = memoryview(connection.spare)[:length]
                 big[:end - first] = buffer[first:end]
                 connection.filled = end - first
                 start = end
@@ -243,7 +249,14 @@ class UnixSocketRawLoop(RawLoop):
 
     def sender(self):
         sendall, pack = self._writer.sendall, LENGTH.pack
-        return lambda payload: sendall(pack(len(payload)) + payload)
+
+        def send(payload: bytes) -> None:
+            if len(payload) <= READ_BYTES:
+                sendall(pack(len(payload)) + payload)  # one write
+            else:  # two writes, no copy of a big payload (as the backend sends)
+                sendall(pack(len(payload)))
+                sendall(payload)
+        return send
 
     def receiver(self):
         stream = self._reader.makefile("rb", buffering=READ_BYTES)

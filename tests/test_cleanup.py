@@ -156,20 +156,24 @@ def test_a_helper_started_by_a_fork_server_dies_with_its_owner_before_it_is_regi
     tag = uuid.uuid4().hex
     owner = _owner("""
         import multiprocessing, sys
+        from multiprocessing import util
         from multiprocessing.managers import SyncManager
         from backends import cleanup
-        manager = SyncManager(ctx=multiprocessing.get_context("forkserver"))
+        context = multiprocessing.get_context("forkserver")
+        cleanup.track_start_method(context)  # as opening a channel does: the pymp-* directory
+        manager = SyncManager(ctx=context)
         manager.start(cleanup.die_with_parent, (cleanup.owner_token(),))
-        print(manager._process.pid, flush=True)
+        print(manager._process.pid, util.get_temp_dir(), flush=True)
         sys.stdin.readline()
     """, tag)
     try:
-        helper = int(owner.stdout.readline())
-        assert helper in tagged_processes(TAG, tag)
+        helper, directory = owner.stdout.readline().split()
+        assert int(helper) in tagged_processes(TAG, tag)
         owner.kill()
         owner.wait(GONE_SECONDS)
         assert _until(lambda: not tagged_processes(TAG, tag)), \
             f"left: {tagged_processes(TAG, tag)} (the helper was {helper})"
+        assert _until(lambda: not os.path.exists(directory)), directory
     finally:
         _finish(owner, tag)
 

@@ -182,11 +182,10 @@ def main(argv=None) -> int:
     size_bytes = parse_size(args.size)
     producers, consumers = parse_procs(args.procs)
     messages = args.messages or default_messages(size_bytes)
-    maxsize = {"auto": "auto", "none": None}.get(args.maxsize.lower(), None)
-    if args.maxsize.lower() not in ("auto", "none"):
-        if not args.maxsize.isdigit() or int(args.maxsize) < 1:
-            parser.error(f"--maxsize must be auto, none or a number >= 1, not {args.maxsize!r}")
-        maxsize = int(args.maxsize)
+    maxsize = args.maxsize.lower()
+    if maxsize not in ("auto", "none") and not (maxsize.isdigit() and int(maxsize) >= 1):
+        parser.error(f"--maxsize must be auto, none or a number >= 1, not {args.maxsize!r}")
+    maxsize = None if maxsize == "none" else maxsize if maxsize == "auto" else int(maxsize)
     options = dict(option.partition("=")[::2] for option in args.option)
     result = run(args.backend, size_bytes, producers, consumers, messages, args.work_us,
                  args.start_method, each=args.send == "each", maxsize=maxsize,

@@ -103,6 +103,16 @@ def throughput_points(frame: pd.DataFrame) -> pd.DataFrame:
     return rows[(rows["metric"] == "batch_seconds") & (rows["status"] == "ok")]
 
 
+def _panels(panels: int, panel_height: float) -> tuple[int, Figure, list]:
+    """A figure for ``panels`` panels, two a row, axes shared: (columns, figure, axes); the
+    caller hides the axes beyond its panels."""
+    columns = min(panels, 2)
+    rows = (panels + columns - 1) // columns
+    fig = Figure(figsize=(4.6 * columns + 1.6, panel_height * rows), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False, sharex=True, sharey=True).ravel()
+    return columns, fig, axes
+
+
 def plot_throughput(frame: pd.DataFrame, y: str = "mb_per_s") -> Figure:
     """Throughput against message size, one line per backend, log-log, a panel per PxC.
 
@@ -110,10 +120,7 @@ def plot_throughput(frame: pd.DataFrame, y: str = "mb_per_s") -> Figure:
     """
     points = throughput_points(frame)
     procs = procs_order(points) or ["none"]
-    columns = min(len(procs), 2)
-    rows = (len(procs) + columns - 1) // columns
-    fig = Figure(figsize=(4.6 * columns + 1.6, 3.4 * rows), layout="constrained")
-    axes = fig.subplots(rows, columns, squeeze=False, sharex=True, sharey=True).ravel()
+    columns, fig, axes = _panels(len(procs), 3.4)
     if points.empty:
         return _empty(fig, axes[0], "no throughput results")
     backends = ordered_backends(points["backend"].unique())
@@ -158,10 +165,7 @@ def plot_frontier(frame: pd.DataFrame) -> Figure:
     panel per PxC; a colour per backend, a marker per size. The best sit top-left."""
     points = frontier_points(frame)
     procs = procs_order(points) or ["none"]
-    columns = min(len(procs), 2)
-    rows = (len(procs) + columns - 1) // columns
-    fig = Figure(figsize=(4.6 * columns + 1.6, 3.6 * rows), layout="constrained")
-    axes = fig.subplots(rows, columns, squeeze=False, sharex=True, sharey=True).ravel()
+    columns, fig, axes = _panels(len(procs), 3.6)
     if points.empty:
         return _empty(fig, axes[0], "no CPU cost results")
     backends = ordered_backends(points["backend"].unique())
@@ -226,10 +230,7 @@ def plot_latency(frame: pd.DataFrame) -> Figure:
     table = rows.pivot_table(index=["backend", "size_bytes"], columns="metric", values="value")
     backends = ordered_backends(table.index.get_level_values("backend").unique())
     families = [label for label in FAMILIES if any(family(b) == label for b in backends)]
-    columns = min(len(families), 2)
-    panels = (len(families) + columns - 1) // columns
-    fig = Figure(figsize=(4.6 * columns + 1.6, 3.2 * panels), layout="constrained")
-    axes = fig.subplots(panels, columns, squeeze=False, sharex=True, sharey=True).ravel()
+    columns, fig, axes = _panels(len(families), 3.2)
     for ax, label in zip(axes, families, strict=False):
         for backend in (b for b in backends if family(b) == label):
             line = table.loc[backend].sort_index()

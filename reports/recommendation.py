@@ -222,21 +222,12 @@ def _reason(ranking: pd.DataFrame, by: str, point: tuple[int, int, int],
         sentence = (f"{top.backend} has the lowest median round trip at {where}: "
                     f"{num(top.rtt_p50_us)} µs against {num(second.rtt_p50_us)} µs for "
                     f"{second.backend}")
-        if top.msgs_per_s < ranking["msgs_per_s"].max():
-            fastest = ranking.loc[ranking["msgs_per_s"].idxmax()]
-            sentence += (f"; for throughput {fastest.backend} is faster "
-                         f"({si(fastest.msgs_per_s)} against {si(top.msgs_per_s)} msgs/s)")
-        return sentence + "."
+        return sentence + _faster_for_throughput(ranking, top) + "."
     if by == "cpu":
         sentence = (f"{top.backend} costs the least CPU per message at {where}: "
                     f"{num(top.cpu_us_per_msg)} µs against {num(second.cpu_us_per_msg)} µs for "
                     f"{second.backend} (every process, helpers included)")
-        if top.msgs_per_s < ranking["msgs_per_s"].max():
-            fastest = ranking.loc[ranking["msgs_per_s"].idxmax()]
-            sentence += (f"; for throughput {fastest.backend} is faster "
-                         f"({si(fastest.msgs_per_s)} against {si(top.msgs_per_s)} msgs/s, at "
-                         f"{num(fastest.cpu_us_per_msg)} µs of CPU per message)")
-        return sentence + "."
+        return sentence + _faster_for_throughput(ranking, top, with_cpu=True) + "."
     sentence = (f"{top.backend} moves the most messages at {where}: {si(top.msgs_per_s)} msgs/s "
                 f"({num(top.mb_per_s)} MB/s), {top.msgs_per_s / second.msgs_per_s:.2f}x "
                 f"{second.backend}")
@@ -257,6 +248,16 @@ def _reason(ranking: pd.DataFrame, by: str, point: tuple[int, int, int],
                          f"round trip ({num(quickest.rtt_p50_us)} µs against "
                          f"{num(top.rtt_p50_us)} µs)")
     return sentence + "."
+
+
+def _faster_for_throughput(ranking, top, with_cpu: bool = False) -> str:
+    """"; for throughput X is faster (...)" when the chosen backend is not the fastest."""
+    if not top.msgs_per_s < ranking["msgs_per_s"].max():
+        return ""
+    fastest = ranking.loc[ranking["msgs_per_s"].idxmax()]
+    cost = f", at {num(fastest.cpu_us_per_msg)} µs of CPU per message" if with_cpu else ""
+    return (f"; for throughput {fastest.backend} is faster "
+            f"({si(fastest.msgs_per_s)} against {si(top.msgs_per_s)} msgs/s{cost})")
 
 
 def _overlap(a: pd.Series, b: pd.Series) -> bool:

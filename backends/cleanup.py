@@ -109,15 +109,15 @@ def die_with_parent(owner: tuple[int, int | None] | None = None) -> None:
         pass
     if owner is None:
         return
-    pidfd = None
-    if os.getppid() != owner[0]:
+    pidfd, watch = None, os.getppid() != owner[0]  # started by someone else: a fork server
+    if watch:
         try:
             pidfd = os.pidfd_open(owner[0])  # opened before the check below: no gap
         except (OSError, AttributeError):
             pass
     if _start_time(owner[0]) != owner[1]:
         os._exit(1)  # the owner died (or its pid was reused) before we were armed
-    if os.getppid() != owner[0]:
+    if watch:
         threading.Thread(target=_exit_with, args=(owner, pidfd), daemon=True,
                          name="ipc-bench-owner").start()
 

@@ -1,9 +1,11 @@
 """ipc-bench: one producer/consumer interface over many inter-process mechanisms.
 
-``names()`` lists the backends, ``get(name)`` makes one, ``register(name, target)`` adds one.
+``names()`` lists the backends, ``get(name)`` makes one, ``register(name, target)`` adds one;
+``settle_allocator()`` is what ipc-bench's workers do first (backends.allocator says why).
 See ``backends.interface`` for Backend, Channel, Sender and Receiver.
 """
 
+from backends.allocator import settle_allocator
 from backends.errors import (
     BackendUnavailableError,
     ChannelClosedError,
@@ -20,5 +22,5 @@ __version__ = "0.1.0"
 __all__ = [
     "CAPABILITIES", "Backend", "BackendUnavailableError", "Channel", "ChannelClosedError",
     "IPCBenchError", "PayloadError", "Receiver", "Sender", "UnknownBackendError", "UsageError",
-    "get", "load", "names", "register", "unavailable",
+    "get", "load", "names", "register", "settle_allocator", "unavailable",
 ]

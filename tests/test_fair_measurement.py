@@ -4,6 +4,7 @@ bound on the message data a run holds in memory. Real processes over real mechan
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -203,3 +204,49 @@ def test_bad_rounds_and_maxsize_are_usage_errors(argv, capsys):
     assert main(list(argv)) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("ipc-bench: error: ")
+
+
+# A worker's allocator state is the harness's, not whatever its parent ran before: the parent
+# here is a fresh interpreter that has, or has not, freed one 2 MiB block (which raises glibc's
+# mmap threshold, inherited by a forked worker). The worker then asks for a 4 MiB block, and
+# mallinfo2() says whether it came from a fresh mapping (a page fault for each page it
+# touches) or from the heap.
+PROBE = """
+import ctypes, json, sys
+from backends.measure.point import Point, ready
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+
+def probe(report, go):
+    libc = ctypes.CDLL(None)
+    libc.mallinfo2.restype = MallInfo2
+    libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+    libc.free.argtypes = [ctypes.c_void_p]
+    before = libc.mallinfo2().hblks
+    block = libc.malloc(4 * 1024**2)
+    mapped = libc.mallinfo2().hblks - before
+    libc.free(block)
+    return {"mapped": mapped} if ready(report, go) else None
+
+if sys.argv[1] == "freed":
+    block = bytes(2 * 1024**2)
+    del block
+point = Point(None, 30.0, "fork")
+point.start(lambda: point.spawn("probe", probe))
+print(json.dumps(point.go()["probe"]))
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux" or not os.confstr("CS_GNU_LIBC_VERSION"),
+                    reason="glibc's allocator only")
+def test_workers_start_from_one_allocator_state_whatever_their_parent_ran():
+    found = {}
+    for parent in ("fresh", "freed"):
+        done = subprocess.run([sys.executable, "-c", PROBE, parent], capture_output=True,
+                              text=True, timeout=60, cwd=ROOT)
+        assert done.returncode == 0, done.stderr
+        found[parent] = json.loads(done.stdout)["mapped"]
+    assert found == {"fresh": 0, "freed": 0}  # from the heap, as in a long-running process

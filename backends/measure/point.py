@@ -18,6 +18,7 @@ import time
 from multiprocessing.connection import wait
 
 from backends import cleanup
+from backends.allocator import settle_allocator
 from backends.errors import IPCBenchError, UsageError
 from backends.interface import Backend, resolve_context
 from backends.measure.processes import (  # noqa: F401 - describe_exit: the harness's name
@@ -60,6 +61,7 @@ def _worker(role, report, go, owner, cpus, *args) -> None:
     # thread watching the owner), so a parent killed with SIGKILL leaves no orphan blocked in
     # recv(); if the owner died before this line, the worker ends here.
     cleanup.die_with_parent(owner)
+    settle_allocator()
     layout_shift = bytearray(random.randrange(0, LAYOUT_SHIFT_BYTES, 16))  # noqa: F841 - held
     try:
         if cpus is not None:  # before the role starts any thread: they inherit it

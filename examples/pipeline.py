@@ -75,7 +75,9 @@ def read_chunks(source, size_bytes, count):
         yield chunk
 
 
-def produce(channel, index, path, size_bytes, count, each, starts, ready, go):
+def produce(channel, index, path, size_bytes, count, each, starts, ready, go, settle):
+    if settle:  # the allocator state ipc-bench's workers start from (README: "Allocator")
+        backends.settle_allocator()
     with channel.sender(index) as sender, open(path, "rb", buffering=1024**2) as source:
         ready.wait(60)
         go.wait(60)
@@ -88,7 +90,9 @@ def produce(channel, index, path, size_bytes, count, each, starts, ready, go):
             sender.send_many(chunks)
 
 
-def consume(channel, index, work_bytes, results, ready, go):
+def consume(channel, index, work_bytes, results, ready, go, settle):
+    if settle:
+        backends.settle_allocator()
     block = memoryview(os.urandom(64 * 1024))  # checksummed in 64 KiB calls, as calibrated
     with channel.receiver(index) as receiver:
         ready.wait(60)
@@ -112,7 +116,7 @@ def consume(channel, index, work_bytes, results, ready, go):
 
 def run(backend: str, size_bytes: int, producers: int, consumers: int, messages: int,
         work_us: float | None, context, each: bool = False, maxsize="auto",
-        options: dict | None = None) -> dict:
+        options: dict | None = None, settle: bool = True) -> dict:
     ctx = mp.get_context(context)
     work_bytes = None if work_us is None else round(work_us * calibrate())
     shares = [messages // producers + (i < messages % producers) for i in range(producers)]
@@ -125,11 +129,11 @@ def run(backend: str, size_bytes: int, producers: int, consumers: int, messages:
             maxsize = default_maxsize(chosen, size_bytes)
         with chosen.open(producers, consumers, maxsize=maxsize, context=ctx) as channel:
             workers = [ctx.Process(target=produce, args=(channel, i, path, size_bytes,
-                                                         shares[i], each, starts, ready, go),
-                                   daemon=True)
+                                                         shares[i], each, starts, ready, go,
+                                                         settle), daemon=True)
                        for i in range(producers)]
             workers += [ctx.Process(target=consume, args=(channel, j, work_bytes, results,
-                                                          ready, go), daemon=True)
+                                                          ready, go, settle), daemon=True)
                         for j in range(consumers)]
             for worker in workers:
                 worker.start()
@@ -153,7 +157,7 @@ def run(backend: str, size_bytes: int, producers: int, consumers: int, messages:
     seconds = max(r[3] for r in reports if r[3] is not None) - start
     return {"backend": backend, "size": size_bytes, "producers": producers,
             "consumers": consumers, "work_us": work_us, "send": "each" if each else "many",
-            "maxsize": maxsize,
+            "maxsize": maxsize, "allocator": "settled" if settle else "as-is",
             "chunks": received,
             "seconds": seconds, "msgs_per_s": received / seconds,
             "mb_per_s": received * size_bytes / seconds / 1e6}
@@ -178,6 +182,10 @@ def main(argv=None) -> int:
                         help="messages the channel may buffer: auto (default: ipc-bench's own "
                              "bound, 256 MiB worth and at most 1,000, on a bounded backend), "
                              "none (the mechanism's own), or a number")
+    parser.add_argument("--allocator", choices=["settled", "as-is"], default="settled",
+                        help="settled (default): each worker first calls "
+                             "backends.settle_allocator(), as ipc-bench's workers do; as-is: "
+                             "the state it inherits (README: \"Allocator\")")
     parser.add_argument("--start-method", default=None, choices=["fork", "spawn", "forkserver"])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
@@ -191,7 +199,7 @@ def main(argv=None) -> int:
     options = dict(option.partition("=")[::2] for option in args.option)
     result = run(args.backend, size_bytes, producers, consumers, messages, args.work_us,
                  args.start_method, each=args.send == "each", maxsize=maxsize,
-                 options=options)
+                 options=options, settle=args.allocator == "settled")
     if args.json:
         print(json.dumps(result))
     else:

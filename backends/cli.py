@@ -47,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     amount = run.add_mutually_exclusive_group()
     amount.add_argument("--messages", type=str, default=None, metavar="N",
                         help="messages per point, all producers together (default: about "
-                        "64 MiB worth, 64 to 10000); with --latency: round trips")
+                        "64 MiB worth, 256 to 10000); with --latency: round trips")
     amount.add_argument("--seconds", type=str, default=None, metavar="S",
                         help="send for S seconds per point instead of a fixed count")
     run.add_argument("--latency", action="store_true",

@@ -1,9 +1,12 @@
 """Throughput: a fixed batch of messages per point, across backends, sizes and process counts.
 
 The batch is ``backends.grid.batch_messages(size_bytes)`` messages in all (about 64 MiB,
-between 64 and 10,000 messages); the report divides by the time to get messages per second.
+between 256 and 10,000 messages); the report divides by the time to get messages per second.
 ``work_us`` is the CPU work each consumer does per message (``ipc-bench run --work-us``). It
 joined the parameters in suite version 2; the report reads sets without it as work_us 0.
+``Throughput.version`` is the suite's version (``grid.SUITE_VERSION``, 3 since the smallest
+batch went from 64 to 256 messages): the report reads the batch of each set from it, and
+takes a set with asv's own version (a hash of the code) for an earlier one.
 
 The CPU cost of each point comes from the same timed runs: each run leaves its CPU µs per
 message in IPC_BENCH_RECORD_DIR (run-suite.sh sets it) for
@@ -55,6 +58,7 @@ class Throughput:
     repeat = (3, 3, 8.0)
     warmup_time = 0
     timeout = ASV_TIMEOUT
+    version = f"suite-{grid.SUITE_VERSION}"
     clock = _HarnessClock()
     timer = clock
 

@@ -154,6 +154,30 @@ def test_failed_and_skipped_points_keep_their_status(tmp_path):
         assert point["msgs_per_s"].isna().all()
 
 
+@pytest.mark.parametrize("version, batch", [("suite-3", 256), ("1592ee4eeb83", 64)])
+def test_each_set_is_read_with_the_batch_of_its_suite_version(tmp_path, version, batch):
+    # Suite version 3 times 256 messages of 1 MiB where earlier ones timed 64; asv stored a
+    # hash of the code as the version of those.
+    root = copy_results(tmp_path)
+    path = result_file(root)
+    data = json.loads(path.read_text())
+
+    def edit(combo, index, row):
+        if combo == ("pipe", 1024**2, "1x1"):
+            row[0][index] = 0.5
+
+    edit_throughput(data, edit)
+    data["results"][THROUGHPUT][2] = version
+    path.write_text(json.dumps(data))
+    loaded = reports.load_results(root)
+    point = loaded[(loaded["metric"] == "batch_seconds") & (loaded["backend"] == "pipe")
+                   & (loaded["size_bytes"] == 1024**2) & (loaded["procs"] == "1x1")]
+    assert point["batch_messages"].tolist() == [batch]
+    assert point["msgs_per_s"].tolist() == [batch / 0.5]
+    small = loaded[(loaded["metric"] == "batch_seconds") & (loaded["size_bytes"] == 64)]
+    assert (small["batch_messages"] == 10_000).all()  # unchanged below 256 KiB
+
+
 def test_machine_filter(frame):
     machine = frame["machine"].iloc[0]
     assert len(reports.load_results(DATA, machine=machine)) == len(frame)
@@ -521,8 +545,9 @@ def test_the_report_never_imports_a_backend(tmp_path):
     assert done.returncode == 0, done.stderr
     imported = set(ast.literal_eval(done.stdout.strip().splitlines()[-1]))
     # The package's __init__ brings the interface (with the cleanup registry it uses) and the
-    # lazy registry; no backend module.
-    assert imported <= {"backends", "backends.cleanup", "backends.errors", "backends.grid",
+    # lazy registry (and settle_allocator); no backend module.
+    assert imported <= {"backends", "backends.allocator", "backends.cleanup", "backends.errors",
+                        "backends.grid",
                         "backends.interface", "backends.registry"}
 
 

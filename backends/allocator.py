@@ -22,12 +22,12 @@ def settle_allocator() -> None:
     and all, and raises that threshold to the size of the first such block a process frees,
     up to MMAP_THRESHOLD_MAX (and the heap's trim threshold to twice that: below it, freed
     memory stays mapped rather than going back and being faulted in again); a forked worker
-    inherits its parent's thresholds. So a point's
-    rate depended on what its parent had run before: at 1 MiB 2x2 simple-queue ran 625
-    msgs/s from a fresh process (asv's case) and 1,782 from one that had freed one 2 MiB
-    buffer (ipc-bench run's second point), manager-queue 931 and 1,497. Mapping and freeing
-    one block just below the maximum takes every worker's threshold there, as the first big
-    free of a long-running application would. Nothing to do off glibc.
+    inherits its parent's thresholds. So a point's rate depended on what its parent had run
+    before: at 1 MiB 2x2 simple-queue ran 625 msgs/s from a fresh process (asv's case) and
+    1,782 from one that had freed one 2 MiB buffer (ipc-bench run's second point),
+    manager-queue 931 and 1,497. Mapping and freeing one block just below the maximum takes
+    every worker's thresholds there, as the first big free of a long-running application
+    would. Nothing to do off glibc.
     """
     try:
         if not os.confstr("CS_GNU_LIBC_VERSION"):

@@ -128,6 +128,7 @@ def show(row: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     import backends
     from backends.grid import parse_procs_list, parse_sizes
+    from backends.measure.runs import unsupported_reason
     from reports.results import load_results
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.agreement",
@@ -151,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             needs |= {"multi-consumer"} if consumers > 1 else set()
             names = [n for n in chosen if backends.unavailable(n) is None
                      and needs <= capabilities[n]
-                     and (backends.load(n).max_payload_bytes or size_bytes) >= size_bytes]
+                     and unsupported_reason(backends.load(n), size_bytes) is None]
             for work_us in (float(w) for w in args.work_us.split(",")):
                 row = compare(frame, capabilities, names, size_bytes, producers, consumers,
                               work_us, args.rounds, args.timeout)

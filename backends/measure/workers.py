@@ -68,8 +68,8 @@ def consume(report, go, channel, index, size_bytes, producers, expected, work_by
     # touched before the go (Kept says why not the messages themselves); this consumer's
     # share, plus a quarter for consumers that compete for messages. Big ones are checked as
     # they come, where the check is small next to the copy.
-    keep = size_bytes <= KEEP_MAX_BYTES and expected * producers * size_bytes <= KEEP_TOTAL_BYTES
     total = expected * producers
+    keep = size_bytes <= KEEP_MAX_BYTES and total * size_bytes <= KEEP_TOTAL_BYTES
     kept = Kept(size_bytes, min(total, -(-total * 5 // (4 * channel.consumers)))) if keep else None
     last = None
     work = Work(work_bytes) if work_bytes else None

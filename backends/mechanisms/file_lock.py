@@ -184,14 +184,7 @@ class FileLockReceiver(Receiver):
     def __iter__(self):
         # The claimed records straight from memory, without a recv() call for each (as the
         # pipe's loop): a consumer's own cost per message is what is left to it here.
-        records, recv = self._records, self.recv
-        while True:
-            while records:
-                yield records.popleft()
-            if (message := recv()) is None:
-                return
-            yield message
-            del message  # not held while the next one arrives (Receiver.__iter__ says why)
+        return self._iter_taken(self._records, FileLockReceiver)
 
     def _close(self) -> None:
         if self._records:  # claimed but never returned: back at the end, for another consumer

@@ -62,7 +62,7 @@ class PipeSender(Sender):
     def send_many(self, payloads) -> None:
         # No send() call per message (5% of the throughput at 64 B), unless send() is not
         # this one (a subclass's, or closed), which then has to see every payload.
-        if type(self).send is not PipeSender.send or "send" in vars(self):
+        if not self._send_is(PipeSender):
             return super().send_many(payloads)
         next_send = self._next_send
         for payload in payloads:
@@ -108,7 +108,7 @@ class PipeReceiver(Receiver):
         # One pipe: frames straight from recv_bytes, without a recv() call per message
         # (3% of the throughput at 64 B); unless recv() is not this one (a subclass's, or
         # closed), which then has to see every message.
-        if type(self).recv is PipeReceiver.recv and "recv" not in vars(self) and self._only:
+        if self._recv_is(PipeReceiver) and self._only:
             recv_bytes = self._only
             while True:
                 frame = recv_bytes()

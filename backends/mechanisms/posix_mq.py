@@ -117,7 +117,7 @@ class PosixMqSender(Sender):
     def send_many(self, payloads) -> None:
         # No send() call per message (as the pipe's), unless send() is not this one (a
         # subclass's, or closed), which then has to see every payload.
-        if type(self).send is not PosixMqSender.send or "send" in vars(self):
+        if not self._send_is(PosixMqSender):
             return super().send_many(payloads)
         send = self._send
         for payload in payloads:
@@ -161,7 +161,7 @@ class PosixMqReceiver(QueueReceiver):
         # Messages straight from mq_receive, without a recv() call per message (as the pipe's),
         # unless recv() is not this one (a subclass's, or closed), which then has to see
         # every message.
-        if type(self).recv is PosixMqReceiver.recv and "recv" not in vars(self):
+        if self._recv_is(PosixMqReceiver):
             receive = self._receive
             while not self._ended:
                 message, priority = receive()

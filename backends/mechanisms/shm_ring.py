@@ -387,7 +387,7 @@ class ShmRingSender(_End, Sender):
     def send_many(self, payloads) -> None:
         # No send() call per message, and tails published once per PUBLISH_EVERY records,
         # unless send() is not this one (a subclass's, or closed).
-        if type(self).send is not ShmRingSender.send or "send" in vars(self):
+        if not self._send_is(ShmRingSender):
             return super().send_many(payloads)
         next_ring, write, publish = self._next_ring, self._write, self._publish
         mm, capacity, pack = self._mm, self._capacity, RECORD.pack_into
@@ -580,7 +580,7 @@ class ShmRingReceiver(_End, Receiver):
     def __iter__(self):
         # Records straight from the ring, without a recv() call per message, unless recv()
         # is not this one (a subclass's, or closed), which then has to see every message.
-        if type(self).recv is not ShmRingReceiver.recv or "recv" in vars(self):
+        if not self._recv_is(ShmRingReceiver):
             yield from super().__iter__()
             return
         mm, capacity, unpack = self._mm, self._capacity, RECORD.unpack_from

@@ -81,7 +81,7 @@ class UnixSocketSender(Sender):
         # No send() and check_payload() call per message (the producer spent 1.99 µs of CPU
         # a 1 KiB message against the raw loop's 1.69, and was the slower side), unless
         # send() is not this one (a subclass's, or closed), which then has to see every one.
-        if type(self).send is not UnixSocketSender.send or "send" in vars(self):
+        if not self._send_is(UnixSocketSender):
             return super().send_many(payloads)
         next_sendall, pack = self._next, LENGTH.pack
         for payload in payloads:
@@ -152,22 +152,8 @@ class UnixSocketReceiver(Receiver):
         return frames.popleft()
 
     def __iter__(self):
-        # Frames straight from the queue of those already cut out, without a recv() call
-        # each; unless recv() is not this one (a subclass's, or closed), which then has to
-        # see every message.
-        if type(self).recv is not UnixSocketReceiver.recv or "recv" in vars(self):
-            yield from super().__iter__()
-            return
-        frames, recv = self._frames, self.recv
-        popleft = frames.popleft
-        while True:
-            while frames:
-                yield popleft()
-            frame = recv()  # reads until a frame is whole, or None at the end of the stream
-            if frame is None:
-                return
-            yield frame
-            del frame  # not held during the next read (Receiver.__iter__ says why)
+        # Frames straight from the queue of those already cut out, without a recv() call each.
+        return self._iter_taken(self._frames, UnixSocketReceiver)
 
     def _accept(self) -> None:
         sock, _ = self._listener.accept()

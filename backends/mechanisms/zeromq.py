@@ -114,8 +114,7 @@ class ZmqSender(Sender):
         # One consumer: frames straight to the socket, without a send() call per message
         # (at 64 B a zmq send is about 1 µs and the call a third of that), unless send() is
         # not this one (a subclass's, or closed), which then has to see every payload.
-        if (len(self._sockets) != 1 or type(self).send is not ZmqSender.send
-                or "send" in vars(self)):
+        if len(self._sockets) != 1 or not self._send_is(ZmqSender):
             return super().send_many(payloads)
         send = self._sockets[0].send
         for payload in payloads:
@@ -178,7 +177,7 @@ class ZmqReceiver(Receiver):
     def __iter__(self):
         # Frames straight from the socket, without a recv() call per message, unless recv()
         # is not this one (a subclass's, or closed), which then has to see every message.
-        if type(self).recv is not ZmqReceiver.recv or "recv" in vars(self):
+        if not self._recv_is(ZmqReceiver):
             yield from super().__iter__()
             return
         socket = self._socket

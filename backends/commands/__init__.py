@@ -1,0 +1,1 @@
+"""The ``ipc-bench`` subcommands, one module each; ``backends.cli`` parses and dispatches."""

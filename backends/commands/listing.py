@@ -1,0 +1,38 @@
+"""``ipc-bench list``: every backend, whether it is available, and what it declares."""
+
+from __future__ import annotations
+
+import json
+
+import backends
+from backends.errors import IPCBenchError
+
+
+def list_command(args) -> int:
+    rows = []
+    for name in backends.names():
+        reason = backends.unavailable(name)
+        try:
+            backend_class = backends.load(name)
+            capabilities = sorted(backend_class.capabilities)
+            max_payload_bytes = backend_class.max_payload_bytes
+        except IPCBenchError:
+            capabilities, max_payload_bytes = [], None
+        rows.append({"name": name, "available": reason is None, "reason": reason,
+                     "capabilities": capabilities, "max_payload_bytes": max_payload_bytes})
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+    table = Table(title="ipc-bench backends")
+    for column in ("backend", "available", "capabilities", "largest payload"):
+        table.add_column(column)
+    for row in rows:
+        limit = row["max_payload_bytes"]
+        table.add_row(row["name"], "yes" if row["available"] else f"no: {row['reason']}",
+                      ", ".join(row["capabilities"]),
+                      "no limit" if limit is None else f"{limit:,} bytes")
+    Console().print(table)
+    return 0

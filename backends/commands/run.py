@@ -1,0 +1,218 @@
+"""``ipc-bench run``: the grid planned and checked before anything runs, then measured point by
+point (round by round with --rounds), shown as a table or as JSON lines."""
+
+from __future__ import annotations
+
+import json
+import sys
+from types import SimpleNamespace
+
+import backends
+from backends import grid
+from backends.errors import UsageError
+
+from . import common
+from .common import PROG, positive, select_backends
+from .table import print_table, status
+
+_AUTO = "auto"  # backends.measure.runs.AUTO, without importing the harness for a usage error
+
+
+def _backend_options(texts: list[str], names: list[str]) -> dict[str, dict[str, str]]:
+    """``-o [BACKEND.]KEY=VALUE`` -> each selected backend's options. An unscoped key goes to
+    every selected backend that takes it, so ``-b all -o url=...`` works; a key that no
+    selected backend takes is a usage error. Values are never echoed (a URL may hold a
+    password)."""
+    chosen: dict[str, dict[str, str]] = {name: {} for name in names}
+    for text in texts:
+        target, sep, value = text.partition("=")
+        scope, _, key = target.rpartition(".")
+        if not sep or not key:
+            raise UsageError(f"-o takes KEY=VALUE or BACKEND.KEY=VALUE, not {target!r}")
+        if scope and scope not in chosen:
+            raise UsageError(f"-o {target}: backend {scope!r} is not among the selected "
+                             f"backends ({', '.join(names)})")
+        takers = [name for name in ([scope] if scope else names)
+                  if key in backends.load(name).option_defaults]
+        if not takers:
+            raise UsageError(f"-o {target}: no selected backend takes the option {key!r}")
+        for name in takers:
+            chosen[name][key] = value
+    return chosen
+
+
+def _plan(args) -> tuple[list[dict], dict]:
+    """Every point of the grid, checked before anything runs."""
+    harness = common.harness()
+    names = select_backends(args.backends)
+    # Made now, so that a bad option value (a malformed URL) is a usage error before any point.
+    instances = {name: backends.get(name, **opts)
+                 for name, opts in _backend_options(args.options, names).items()}
+    sizes = grid.parse_sizes(args.sizes, minimum=harness.MIN_SIZE_BYTES)
+    options = {"timeout": positive(args.timeout, "--timeout")}
+    if args.start_method:
+        options["context"] = args.start_method
+    options["pin"] = _placement(args.pin)
+    messages = None if args.messages is None else positive(args.messages, "--messages", int)
+    seconds = None if args.seconds is None else positive(args.seconds, "--seconds")
+    if messages is not None and messages > grid.MAX_MESSAGES:
+        raise UsageError(f"--messages {messages} is above the maximum of {grid.MAX_MESSAGES:,}")
+    work_levels = _work_levels(args.work_us)
+    if args.latency:
+        if args.maxsize is not None:
+            raise UsageError("--maxsize bounds throughput points: a ping-pong holds one message")
+        if work_levels != [0]:
+            raise UsageError("--work-us applies to throughput, not to --latency")
+        if args.procs is not None:
+            raise UsageError("--latency measures a 1x1 ping-pong: -p does not apply")
+        if seconds is not None:
+            raise UsageError("--latency takes --messages (round trips), not --seconds")
+        if args.pin != "none":
+            raise UsageError("--pin applies to throughput points, not to --latency")
+        return [{"backend": name, "size": size, "samples": messages,
+                 "instance": instances[name]} for name in names for size in sizes], options
+    procs = grid.parse_procs_list("1x1" if args.procs is None else args.procs)
+    maxsize = _maxsize(args.maxsize)
+    points = []
+    for name in names:
+        capabilities = backends.load(name).capabilities
+        for size in sizes:
+            for producers, consumers in procs:
+                if messages is not None and messages < producers:
+                    raise UsageError(f"--messages {messages} is fewer than one per producer "
+                                     f"({producers}x{consumers})")
+                points.extend({
+                    "backend": name, "instance": instances[name], "size": size,
+                    "producers": producers,
+                    "consumers": consumers, "seconds": seconds,
+                    "messages": None if seconds else messages or grid.batch_messages(size),
+                    # an explicit bound applies where the mechanism can be bounded
+                    "maxsize": maxsize if "bounded" in capabilities or maxsize == _AUTO
+                    else None,
+                    "work_us": work_us, "work_side": args.work_side,
+                    "skip": _unsupported(capabilities, producers, consumers)}
+                    for work_us in work_levels)
+    return points, options
+
+
+def _maxsize(text: str | None):
+    """--maxsize: AUTO (the harness's default bound), None (lifted) or a number of messages."""
+    if text is None:
+        return _AUTO
+    if text.strip().lower() in ("none", "0"):
+        return None
+    return positive(text, "--maxsize", int)
+
+def _work_levels(text: str) -> list[float]:
+    """--work-us: µs of work per message, comma-separated, each from 0 to MAX_WORK_US."""
+    from backends.measure.work import MAX_WORK_US
+    levels = []
+    for item in str(text).split(","):
+        try:
+            value = float(item)
+        except ValueError:
+            raise UsageError(f"--work-us takes µs per message, e.g. 0,20; not {text!r}") from None
+        if not 0 <= value <= MAX_WORK_US:
+            raise UsageError(f"--work-us must be from 0 to {MAX_WORK_US:,} µs, not {item.strip()}")
+        levels.append(int(value) if value.is_integer() else value)
+    return list(dict.fromkeys(levels))
+
+
+def _placement(pin: str) -> str:
+    """--pin checked, and "none" (said once) where workers cannot be pinned here."""
+    from backends.measure import processes
+    if pin not in processes.PLACEMENTS:
+        raise UsageError(f"--pin must be one of {', '.join(processes.PLACEMENTS)}, not {pin!r}")
+    reason = None if pin == "none" else processes.pinning_unavailable()
+    if reason:
+        print(f"{PROG}: cannot pin workers ({reason}): running with --pin none",
+              file=sys.stderr)
+        return "none"
+    return pin
+
+
+def _unsupported(capabilities, producers: int, consumers: int) -> str | None:
+    if producers > 1 and "multi-producer" not in capabilities:
+        return "supports one producer only"
+    if consumers > 1 and "multi-consumer" not in capabilities:
+        return "supports one consumer only"
+    return None
+
+
+def _measure(point: dict, latency: bool, options: dict):
+    harness = common.harness()
+    if latency:
+        options = {key: value for key, value in options.items() if key != "pin"}  # unpinned
+        return harness.measure_latency(point["instance"], point["size"],
+                                       samples=point["samples"], **options)
+    return harness.measure_throughput(point["instance"], point["size"], point["producers"],
+                                      point["consumers"], messages=point["messages"],
+                                      seconds=point["seconds"], maxsize=point["maxsize"],
+                                      work_us=point["work_us"], work_side=point["work_side"],
+                                      **options)
+
+
+def _label(point: dict, latency: bool) -> str:
+    procs = "" if latency else f" {point['producers']}x{point['consumers']}"
+    work = f" work {point['work_us']}µs" if not latency and point["work_us"] else ""
+    return f"{point['backend']} {grid.format_size(point['size'])}{procs}{work}"
+
+
+def run_command(args) -> int:
+    points, options = _plan(args)
+    rounds = None if args.rounds is None else positive(args.rounds, "--rounds", int)
+    err, progress = common.progress()
+    machine = common.harness().machine_info()
+    results, interrupted = [], False
+    by_point: dict[int, list[dict]] = {}  # with --rounds: each point's rows, one per round
+    todo = [(number, point) for number in range(rounds or 1)
+            for point in (_rounds().ordered(points, number) if rounds else points)]
+    with progress:
+        task = progress.add_task("measuring", total=len(todo))
+        try:
+            for done, (round_index, point) in enumerate(todo, 1):
+                label = _label(point, args.latency)
+                if rounds:
+                    label = f"round {round_index + 1}/{rounds} {label}"
+                progress.update(task, description=label)
+                if point.get("skip"):
+                    if round_index == 0:
+                        err.print(f"skipped {label}: {point['skip']}", highlight=False)
+                    progress.advance(task)
+                    continue
+                result = _measure(point, args.latency, options)
+                row = {**result.to_json(), **point["instance"].result_notes()}
+                if rounds:
+                    by_point.setdefault(id(point), []).append(row)
+                else:
+                    results.append(result)
+                    if args.json:
+                        print(json.dumps({**row, "machine": machine}), flush=True)
+                if not err.is_terminal:
+                    err.print(f"[{done}/{len(todo)}] {label}: {status(result)}",
+                              highlight=False, soft_wrap=True)
+                elif result.status == "failed":
+                    progress.console.print(f"[red]FAILED[/] {label}: {result.error}",
+                                           highlight=False)
+                progress.advance(task)
+        except KeyboardInterrupt:
+            interrupted = True
+    if rounds:
+        # every point measured at least once, in the grid's order, summarized over its rounds
+        results = [SimpleNamespace(**_rounds().summarize(by_point[id(point)]))
+                   for point in points if id(point) in by_point]
+        if args.json:
+            for result in results:
+                print(json.dumps({**vars(result), "machine": machine}), flush=True)
+    if not args.json:
+        print_table(results, args.latency, machine)
+    if interrupted:
+        err.print(f"{PROG}: interrupted after {len(results)} of {len(points)} points",
+                  highlight=False)
+        return 130
+    return 0 if all(result.status != "failed" for result in results) else 1
+
+
+def _rounds():
+    from backends.measure import rounds
+    return rounds

@@ -1,0 +1,67 @@
+"""The table ``ipc-bench run`` prints: one row a point, the machine under it."""
+
+from __future__ import annotations
+
+from backends import grid
+
+from . import common
+from .common import number
+
+
+def status(result) -> str:
+    """The table's status cell: ok, FAILED with the error, or unsupported with the reason (a
+    size above the backend's declared limit: not run, not a failure)."""
+    if result.status == "unsupported":
+        return f"unsupported: {result.reason}"
+    return "ok" if result.ok else f"FAILED: {result.error}"
+
+
+def _figure(result, key: str, digits=0) -> str:
+    """A figure; with --rounds, the median and the min-max over the rounds."""
+    text = number(getattr(result, key), digits)
+    low, high = getattr(result, f"{key}_min", None), getattr(result, f"{key}_max", None)
+    if low is not None and high is not None:
+        text += f" ({number(low, digits)}-{number(high, digits)})"
+    return text
+
+
+def print_table(results, latency: bool, machine: dict) -> None:
+    from rich.table import Table
+    if latency:
+        table = Table(title="round-trip latency (µs)")
+        columns = ("backend", "size", "samples", "p50", "p90", "p99", "p99.9", "max", "status")
+    else:
+        table = Table(title="throughput")
+        worked = any(r.work_us for r in results)
+        columns = ("backend", "size", "PxC", *(("work µs",) if worked else ()), "messages",
+                   "lost/dup/bad", "seconds", "msgs/s", "MB/s", "CPU µs/msg", "status")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("backend", "status") else "right")
+    for r in results:
+        cell = status(r)
+        if latency:
+            table.add_row(r.backend, grid.format_size(r.size), str(r.samples),
+                          *(_figure(r, key, 1) for key in (
+                              "rtt_p50_us", "rtt_p90_us", "rtt_p99_us", "rtt_p999_us",
+                              "rtt_max_us")), cell)
+        else:
+            work = (f"{r.work_us:g} {r.work_side}",) if worked else ()
+            table.add_row(r.backend, grid.format_size(r.size), f"{r.producers}x{r.consumers}",
+                          *work, number(r.messages),
+                          "-" if r.lost is None else f"{r.lost}/{r.duplicated}/{r.corrupted}",
+                          _figure(r, "seconds", 3), _figure(r, "msgs_per_s"),
+                          _figure(r, "mb_per_s", 1), number(r.cpu_us_per_msg, 2),
+                          cell)
+    console = common.console()
+    console.print(table)
+    cores = machine["cpu_count"]
+    note = f"{machine['cpu_model']}, {cores} cores, Python {machine['python']}"
+    if not latency and any(r.producers + r.consumers > (cores or 1) for r in results):
+        note += f" - points with more than {cores} processes oversubscribe the cores"
+    if not latency and results:
+        note += ("\nCPU µs/msg: CPU time of every worker and helper process over the point, "
+                 "per message delivered")
+        placements = sorted({r.placement for r in results})
+        if placements != ["none"]:
+            note += f"; workers pinned: {', '.join(placements)}"
+    console.print(note, highlight=False)

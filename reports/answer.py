@@ -121,7 +121,7 @@ def _headline(found: list[Standing]) -> str:
     leaders = Counter(point.ranking[0].backend for point in found)
     origin = {e.backend: e.origin for point in found for e in point.ranking}
     text = "Fastest: " + ", ".join(
-        f"{marked(name, origin[name], long=True)} at {count} of {total} points"
+        f"{marked(name, origin[name])} at {count} of {total} points"
         for name, count in leaders.most_common()) + "."
     if any(origin[name] not in INSTALLABLE for name in leaders):
         installable = Counter(best.backend for point in found
@@ -153,9 +153,8 @@ def _references(found: list[Standing]) -> list[str]:
         if best is None:
             choices.append(f"none measured at {_where(point)}")
         else:
-            reference = marked(lead.backend, "reference")
-            choices.append(f"{best.backend} at {_where(point)} ({reference} is "
-                           f"{_margin(lead, best)})")
+            choices.append(f"{best.backend} at {_where(point)} ({marked(lead.backend, 'reference')}"
+                           f" {margin(lead, best):.2f}x its msgs/s, {verdict(lead, best)})")
     return [named, f"Where a reference leads ({len(led)} of {len(found)} points), the best "
                    f"choice you can install is {'; '.join(choices)}."]
 

@@ -83,8 +83,8 @@ body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; 
        color: #222; line-height: 1.45; }
 h1 { border-bottom: 2px solid #ddd; } h2 { margin-top: 2em; border-bottom: 1px solid #eee; }
 table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.92em; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top;
-         overflow-wrap: anywhere; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
+.wide { overflow-x: auto; }
 th { background: #f4f4f4; } caption { text-align: left; font-style: italic; padding: 0.3em 0; }
 img { max-width: 100%; height: auto; display: block; margin: 0.8em 0; }
 details { margin-top: 1.5em; } summary { cursor: pointer; }
@@ -104,7 +104,8 @@ def to_html(title: str, sections: list[Section]) -> str:
             out.append(f"<h2>{esc(section.title)}</h2>")
         for block in section.blocks:
             if isinstance(block, Table):
-                out.append("<table>")
+                # A table wider than the page scrolls by itself; the page does not.
+                out.append('<div class="wide"><table>')
                 if block.caption:
                     out.append(f"<caption>{esc(block.caption)}</caption>")
                 if any(block.columns):
@@ -114,7 +115,7 @@ def to_html(title: str, sections: list[Section]) -> str:
                     cells = [f"<td><strong>{esc(v)}</strong></td>" if (r, c) in block.bold
                              else f"<td>{esc(v)}</td>" for c, v in enumerate(row)]
                     out.append("<tr>" + "".join(cells) + "</tr>")
-                out.append("</table>")
+                out.append("</table></div>")
             elif isinstance(block, Bullets):
                 out.append("<ul>" + "".join(f"<li>{esc(i)}</li>" for i in block.items) + "</ul>")
             elif isinstance(block, Image):

@@ -154,7 +154,8 @@ def test_reference_backends_are_marked_and_the_installable_choice_is_named(recor
         installable = rows[rows["backend"] != "shm-ring"].iloc[0]
         ratio = rows["msgs_per_s"].iloc[0] / installable["msgs_per_s"]
         assert (f"{installable['backend']} at {format_size(size)} {procs} "
-                f"(shm-ring (reference) is {ratio:.2f}x") in sentence
+                f"(shm-ring (reference) {ratio:.2f}x its msgs/s, "
+                f"{expected_verdict(rows.iloc[0], installable)})") in sentence
 
 
 def test_without_a_leading_reference_the_answer_says_so(recorded):

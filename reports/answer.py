@@ -9,6 +9,7 @@ one leads, the section names the best choice a reader can install.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 import pandas as pd
@@ -59,8 +60,8 @@ def _entry(entry: Entry | None, point: Standing | None = None) -> str:
     """'shm-ring (reference) 4.27M msgs/s · 0.91 µs' (and its rank at the point)."""
     if entry is None:
         return "–"
-    cpu = f"{num(entry.cpu_us_per_msg)} µs" if entry.cpu_us_per_msg == entry.cpu_us_per_msg \
-        else "CPU not measured"
+    cpu = "CPU not measured" if math.isnan(entry.cpu_us_per_msg) \
+        else f"{num(entry.cpu_us_per_msg)} µs"
     text = f"{marked(entry.backend, entry.origin)} {si(entry.msgs_per_s)} msgs/s · {cpu}"
     if point is not None:
         text += f" (#{point.rank(entry)})"

@@ -109,14 +109,14 @@ def standings(points: pd.DataFrame) -> list[Standing]:
         group = group.sort_values("msgs_per_s", ascending=False)
         found.append(Standing(int(size), str(procs), [
             Entry(str(row.backend), str(row.origin), float(row.msgs_per_s),
-                  float(row.cpu_us_per_msg) if pd.notna(row.cpu_us_per_msg) else math.nan,
-                  _interval(row)) for row in group.itertuples()]))
+                  _number(getattr(row, "cpu_us_per_msg", math.nan)), _interval(row))
+            for row in group.itertuples()]))
     return found
 
 
 def _interval(row) -> tuple[float, float] | None:
     """Messages per second over the batch time's interval: asv's 99% interval, else min/max."""
-    messages = row.batch_messages
+    messages = getattr(row, "batch_messages", math.nan)
     if pd.isna(messages):
         return None
     for low_name, high_name in (("ci_99_a", "ci_99_b"), ("min", "max")):
@@ -130,6 +130,10 @@ def _interval(row) -> tuple[float, float] | None:
         # rate it bounds is then unbounded above.
         return float(messages) / high, (float(messages) / low if low > 0 else math.inf)
     return None
+
+
+def _number(value: object) -> float:
+    return float(value) if pd.notna(value) else math.nan
 
 
 def margin(first: Entry, second: Entry) -> float:

@@ -35,7 +35,8 @@ def recorded() -> pd.DataFrame:
 
 def derived(frame: pd.DataFrame, backend: str, factor: float, name: str | None = None,
             origin: object = "absent") -> pd.DataFrame:
-    """``backend``'s rows with throughput ``factor`` times higher, as ``name`` (a new backend)."""
+    """``backend``'s rows with throughput ``factor`` times higher, as ``name`` (a new backend,
+    its origin ``origin`` or, by default, not recorded)."""
     rows = frame[frame["backend"] == backend].copy()
     batch = rows["metric"] == "batch_seconds"
     for column in SPREAD:
@@ -45,6 +46,8 @@ def derived(frame: pd.DataFrame, backend: str, factor: float, name: str | None =
     rows["backend"] = name or backend
     if origin != "absent":
         rows["origin"] = origin
+    elif name and "origin" in rows:
+        rows["origin"] = None  # a new name's origin is not the copied backend's
     return rows
 
 

@@ -167,7 +167,10 @@ def data_section() -> Section:
 
 def label(info: pd.Series) -> str:
     """'vm, commit 5fa247df, Python 3.11' (and ', label pinned, workers spread')."""
-    text = f"{info['machine']}, commit {str(info['commit'])[:8]}, Python {info['python']}"
+    commit = info["commit"]
+    # Runs made outside a git checkout (ipc-bench run --json) record no commit.
+    known = isinstance(commit, str) and commit not in ("", "None")
+    text = f"{info['machine']}{f', commit {commit[:8]}' if known else ''}, Python {info['python']}"
     if isinstance(info.get("label"), str):
         text += f", label {info['label']}"
     if isinstance(info.get("placement"), str):

@@ -140,6 +140,6 @@ def build_sections(frame: pd.DataFrame, current: str, baseline: str | None = Non
 def _overview(info: pd.Series, source: str | None, set_count: int) -> str:
     made = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     where = f" from {source}" if source else ""
-    return (f"Results of the ipc-bench asv suite for {label(info)}, measured "
+    return (f"Results for {label(info)}, measured "
             f"{format_date(info['date'])}. Made {made}{where}; {set_count} result "
             f"set{'s' if set_count != 1 else ''} found.")

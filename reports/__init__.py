@@ -16,7 +16,7 @@ from reports.errors import ReportError
 # the names below load pandas and matplotlib on first use (PEP 562).
 _LAZY = {
     "reports.results": ["COLUMNS", "load_results", "result_sets"],
-    "reports.plots": ["best_backends", "plot_best_backend", "plot_latency", "plot_scaling",
+    "reports.plots": ["best_backends", "plot_latency", "plot_library_margin", "plot_scaling",
                       "plot_throughput"],
     "reports.comparison": ["choose_sets", "compare"],
     "reports.render": ["ReportFiles", "write_report"],

@@ -11,13 +11,13 @@ import matplotlib
 import matplotlib.lines
 import numpy as np
 import pandas as pd
-from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from backends.grid import format_size
 from reports.results import only_set
+from reports.standings import margin, standings, verdict
 
 #: Backends by family, each family one colour ramp: a reader finds a family by its colour and a
 #: backend in it by its marker and line style. The report never imports a backend, so the
@@ -85,6 +85,8 @@ def family_legend(fig: Figure, axes) -> None:
     if ceiling is not None:
         handles.append(ceiling)
         labels.append(MEMCPY_LABEL)
+    # A legend taller than the figure is cut off: grow the figure to hold every entry.
+    fig.set_figheight(max(fig.get_figheight(), 0.19 * len(labels) + 0.9))
     legend = fig.legend(handles, labels, loc="outside right upper", fontsize="small")
     for index in headings:
         legend.get_texts()[index].set_fontweight("bold")
@@ -294,8 +296,8 @@ def plot_scaling(frame: pd.DataFrame, size_bytes: int | None = None) -> Figure:
         for i in over:
             ax.axvspan(i - 0.5, i + 0.5, color="grey", alpha=0.12, linewidth=0)
         if over:
-            ax.text(over[0] - 0.45, 0.02, f"shaded: more processes than the {cores.iloc[0]} "
-                    f"cores", transform=ax.get_xaxis_transform(), fontsize="small")
+            ax.text(0.98, 0.02, f"shaded: more processes\nthan the {cores.iloc[0]} cores",
+                    transform=ax.transAxes, ha="right", fontsize="small")
     ax.set_xticks(range(len(procs)), procs)
     ax.set_xlim(-0.5, len(procs) - 0.5)
     ax.set_yscale("log")
@@ -318,17 +320,6 @@ def best_backends(frame: pd.DataFrame) -> pd.DataFrame:
                          columns=sorted(table.columns))
 
 
-def best_speeds(frame: pd.DataFrame) -> pd.DataFrame:
-    """The best backend's messages per second, laid out like ``best_backends``."""
-    points = throughput_points(frame)
-    if points.empty:
-        return pd.DataFrame()
-    table = points.pivot_table(index="procs", columns="size_bytes", values="msgs_per_s",
-                               aggfunc="max")
-    return table.reindex(index=[p for p in procs_order(points) if p in table.index],
-                         columns=sorted(table.columns))
-
-
 def si(value: float) -> str:
     """3 significant digits with a k/M/G suffix: 4272677 -> '4.27M', 273.4 -> '273'."""
     if value is None or not np.isfinite(value):
@@ -347,33 +338,50 @@ def num(value: float) -> str:
     return f"{rounded:,.0f}" if abs(rounded) >= 100 else f"{rounded:.3g}"
 
 
-def plot_best_backend(frame: pd.DataFrame) -> Figure:
-    """A map of the fastest backend for each (message size, producers x consumers) cell."""
-    table = best_backends(frame)
-    fig = Figure(figsize=(1.6 * max(len(table.columns), 2) + 3, 0.7 * max(len(table), 2) + 1.6),
-                 layout="constrained")
+def plot_library_margin(frame: pd.DataFrame) -> Figure:
+    """How much faster the best library is than the best stdlib mechanism, per message size and
+    producers x consumers: a heatmap of the ratio of their messages per second (log scale,
+    blue where the library leads), each cell naming the two, their verdict, and the leader
+    where a reference backend is ahead of both."""
+    found = [point for point in standings(throughput_points(frame))
+             if point.best("library") and point.best("stdlib")]
+    fig = Figure(figsize=(7, 3), layout="constrained")
+    if not found:
+        return _empty(fig, fig.subplots(), "no point with both a library and a stdlib backend")
+    sizes = sorted({point.size_bytes for point in found})
+    procs = [p for p in procs_order(throughput_points(frame))
+             if any(point.procs == p for point in found)]
+    fig.set_size_inches(2.5 * len(sizes) + 2.6, 1.15 * len(procs) + 1.7)
     ax = fig.subplots()
-    if table.empty:
-        return _empty(fig, ax, "no throughput results")
-    backends = ordered_backends(pd.unique(table.values.ravel()[pd.notna(table.values.ravel())]))
-    index = {name: i for i, name in enumerate(backends)}
-    grid = np.array([[index.get(v, np.nan) if isinstance(v, str) else np.nan for v in row]
-                     for row in table.values], dtype=float)
-    colors = ListedColormap([backend_color(b, backends) for b in backends])
-    ax.imshow(grid, cmap=colors, vmin=-0.5, vmax=len(backends) - 0.5, aspect="auto")
-    speeds = best_speeds(frame)
-    for (r, c), value in np.ndenumerate(table.values):
-        if isinstance(value, str):
-            speed = speeds.iloc[r, c]
-            ax.text(c, r, f"{value}\n{si(speed)} msg/s", ha="center", va="center",
-                    fontsize="small", color="white", fontweight="bold")
-    ax.set_xticks(range(len(table.columns)), [format_size(int(s)) for s in table.columns])
-    ax.set_yticks(range(len(table.index)), list(table.index))
+    grid = np.full((len(procs), len(sizes)), np.nan)
+    for point in found:
+        library, stdlib = point.best("library"), point.best("stdlib")
+        r, c = procs.index(point.procs), sizes.index(point.size_bytes)
+        grid[r, c] = np.log2(margin(library, stdlib))
+    reach = max(1.0, float(np.nanmax(np.abs(grid))))
+    colours = matplotlib.colormaps["RdBu"].with_extremes(bad="#eeeeee")
+    image = ax.imshow(grid, cmap=colours, vmin=-reach, vmax=reach, aspect="auto")
+    for point in found:
+        library, stdlib, lead = point.best("library"), point.best("stdlib"), point.ranking[0]
+        r, c = procs.index(point.procs), sizes.index(point.size_bytes)
+        found_verdict = verdict(*sorted((library, stdlib), key=lambda e: -e.msgs_per_s))
+        text = f"{library.backend}\nvs {stdlib.backend}\n{margin(library, stdlib):.2f}x"
+        text += "" if found_verdict == "faster" else f" ({found_verdict})"
+        if lead.origin == "reference":
+            text += f"\nleads: {lead.backend} (ref.),\n{margin(lead, library):.2f}x the library"
+        ax.text(c, r, text, ha="center", va="center", fontsize="small",
+                color="white" if abs(grid[r, c]) > 0.6 * reach else "black")
+    ax.set_xticks(range(len(sizes)), [format_size(s) for s in sizes])
+    ax.set_yticks(range(len(procs)), procs)
     ax.set_xlabel("message size")
     ax.set_ylabel("producers x consumers")
-    ax.legend(handles=[Patch(color=backend_color(b, backends), label=b) for b in backends],
-              loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
-    ax.set_title("Fastest backend (messages/s)")
+    step = max(1, int(np.ceil(reach / 4)))
+    ticks = [t for t in range(-int(reach), int(reach) + 1) if t % step == 0]
+    bar = fig.colorbar(image, ax=ax, shrink=0.9)
+    bar.set_ticks(ticks, labels=[f"{2 ** t:g}x" if t >= 0 else f"1/{2 ** -t:g}" for t in ticks])
+    bar.set_label("best library / best stdlib, msgs/s")
+    ax.set_title("Best library against the best stdlib mechanism (blue: the library is faster)",
+                 fontsize="medium")
     return fig
 
 

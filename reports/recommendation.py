@@ -256,7 +256,7 @@ def _installable(ranking: pd.DataFrame, by: str) -> dict | None:
                             "cpu": ("cpu_us_per_msg", "CPU µs per message", False)}.get(
         by, ("msgs_per_s", "msgs/s", True))
     ratio = top[figure] / best[figure] if higher else best[figure] / top[figure]
-    tied = _overlap(top, best) if by == "throughput" else None
+    tied = bool(_overlap(top, best)) if by == "throughput" else None
     what = {"throughput": "moves {r:.2f}x its messages per second",
             "latency": "has a {r:.2f}x shorter median round trip",
             "cpu": "costs {r:.2f}x less CPU per message"}[by].format(r=ratio)

@@ -28,8 +28,9 @@ BUILTIN_ORIGINS = {
 
 
 def recorded_origin(value: object) -> str | None:
-    """A recorded ``origin`` value if it is one of ORIGINS, else None (not recorded)."""
-    return value if isinstance(value, str) and value in ORIGINS else None
+    """A recorded ``origin`` value that says something (one of ORIGINS but ``unknown``), else
+    None: the built-in table, else ``unknown``, decides."""
+    return value if isinstance(value, str) and value in ORIGINS[:3] else None
 
 
 def origin_of(backend: object, recorded: Mapping[str, str] | None = None) -> str:

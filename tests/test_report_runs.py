@@ -257,14 +257,15 @@ def test_origin_comes_from_the_recorded_backends_list(tmp_path):
     sidecar = tmp_path / "ipc-bench-environment" / "vm.backends.json"
     sidecar.parent.mkdir()
     # pipe recorded against the built-in table: the record wins; queue without an origin (an
-    # older list) and zmq-ipc with a value that is none: the table
+    # older list), zmq-ipc with a value that is none and file-lock "unknown": the table
     sidecar.write_text("\n".join(json.dumps(row) for row in [
         {"name": "pipe", "max_payload_bytes": None, "origin": "library"},
         {"name": "queue", "max_payload_bytes": None},
-        {"name": "zmq-ipc", "max_payload_bytes": None, "origin": "vendor"}]) + "\n")
+        {"name": "zmq-ipc", "max_payload_bytes": None, "origin": "vendor"},
+        {"name": "file-lock", "max_payload_bytes": None, "origin": "unknown"}]) + "\n")
     origins = load_results(root).drop_duplicates("backend").set_index("backend")["origin"]
-    assert (origins["pipe"], origins["queue"], origins["zmq-ipc"]) == (
-        "library", "stdlib", "library")
+    assert (origins["pipe"], origins["queue"], origins["zmq-ipc"], origins["file-lock"]) == (
+        "library", "stdlib", "library", "reference")
 
 
 def led_by_shm_ring(tmp_path: Path, runs: dict[str, Path], factor: float,

@@ -15,7 +15,7 @@ from reports.errors import ReportError
 # `ipc-bench` imports reports.cli for every command, so the package itself must stay light:
 # the names below load pandas and matplotlib on first use (PEP 562).
 _LAZY = {
-    "reports.results": ["COLUMNS", "load_results", "load_runs", "result_sets"],
+    "reports.results": ["COLUMNS", "load_results", "result_sets"],
     "reports.plots": ["best_backends", "plot_best_backend", "plot_latency", "plot_scaling",
                       "plot_throughput"],
     "reports.comparison": ["choose_sets", "compare"],

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run the asv suite on this machine, save the results under .asv/results, write the report.
 #
-#   bash run-suite.sh                the full default grid (12 minutes and more on 2 cores, README)
+#   bash run-suite.sh                the full default grid (time on 2 cores: README)
 #   bash run-suite.sh --quick        a first look: 64 B and 64 KiB, 1x1 and 4x4, no work, one sample each
 #   bash run-suite.sh --pin spread   workers pinned: spread, shared or none (the default)
 #   bash run-suite.sh --label NAME   keep this run's results apart, as asv machine <host>-NAME
@@ -92,22 +92,42 @@ fi
 # benchmark process, and so every CPU its workers may use).
 record_dir=$(mktemp -d "${TMPDIR:-/tmp}/ipc-bench-asv-XXXXXX")
 trap 'rm -rf "$record_dir"' EXIT
+report_dir=$(dirname "$config")/report
+mkdir -p "$report_dir"
+log=$report_dir/asv-run.log
+echo "run-suite.sh: measuring (asv's full output, with every point's table and stderr: $log)"
 status=0
+# The console gets one line per benchmark (asv's progress line) and every failed point; the log
+# gets everything. PIPESTATUS keeps asv's own exit status (2: some benchmark failed).
+set +e
 IPC_BENCH_PIN=$pin IPC_BENCH_RECORD_DIR=$record_dir \
   asv run --config "$config" --python=same --set-commit-hash "$commit" --machine "$machine" \
   --show-stderr \
-  "${args[@]+"${args[@]}"}" || status=$?
+  "${args[@]+"${args[@]}"}" 2>&1 | tee "$log" | awk '
+    /^\[ *[0-9.]+%\] ··· (bench_|\.\.\.)/ { bench = $3; print; fflush(); next }
+    /^\[ *[0-9.]+%\] ··· Setting up/ { if ($NF != "ok") { print; fflush() }; next }
+    /^\[ *[0-9.]+%\] ··· / { next }
+    /^\[ *[0-9.]+%\] / { next }                   # asv'"'"'s commit and environment lines
+    /^· / { print; fflush(); next }                # discovery, totals, configuration errors
+    /failed/ && bench != "" { gsub(/^ +| +$/, ""); gsub(/  +/, " ");
+                              print "    FAILED " bench ": " $0; fflush(); next }
+    /^(Traceback|[A-Za-z]*Error)/ { print "    " $0; fflush() }'
+status=${PIPESTATUS[0]}
+set -e
 # asv records no library versions for an existing environment: the report reads them here.
 if [ -d "$results/$machine" ]; then
   mkdir -p "$sidecars"
-  python -m backends.measure.machine --commit "$commit" --label "$label" --placement "$pin" \
-    > "$sidecars/$machine.json"
+  # Not `python -m backends.measure.machine`: its package imports it first (RuntimeWarning).
+  python -c 'import sys; from backends.measure.machine import main; main(sys.argv[1:])' \
+    --commit "$commit" --label "$label" --placement "$pin" > "$sidecars/$machine.json"
   rm -f "$results/$machine/ipc-bench-environment.json"   # where older versions put it
   # Each backend's declared largest payload: the report tells skipped points above it apart.
   python -m backends list --json > "$sidecars/$machine.backends.json"
 fi
 # asv exits 2 when some benchmark failed: the report still shows every point that passed.
-python -m backends report --results "$results" --out "$(dirname "$config")/report" \
-  || status=$?
-echo "asv results: $results   asv's own site: asv publish && asv preview"
+if [ "$status" != 0 ]; then
+  echo "run-suite.sh: asv exited $status (2: some points failed, listed above; see $log)" >&2
+fi
+python -m backends report --results "$results" --out "$report_dir" || status=$?
+echo "asv results: $results   asv's log: $log   asv's own site: asv publish && asv preview"
 exit "$status"

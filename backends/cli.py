@@ -74,7 +74,11 @@ def _parser() -> argparse.ArgumentParser:
                      "round robin over the usable CPUs); shared, all on the first usable CPU; "
                      "none, where the scheduler puts them (default); helpers and this process "
                      "are never pinned")
-    run.add_argument("--json", action="store_true", help="one JSON object per point")
+    run.add_argument("--label", default=None, metavar="NAME",
+                     help="a name for this result set, in every JSON line as `label` "
+                     "(letters, digits, '.', '_', '-'; at most 40)")
+    run.add_argument("--json", action="store_true", help="one JSON object per point, with "
+                     "the backend's origin, the date it was measured, the commit, the label")
 
     report_parser = commands.add_parser("report", help="write the HTML/Markdown/CSV report "
                                         "from asv results")

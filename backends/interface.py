@@ -27,6 +27,12 @@ from backends.errors import ChannelClosedError, IPCBenchError, PayloadError, Usa
 CAPABILITIES = frozenset({"multi-producer", "multi-consumer", "fifo", "bounded", "joinable",
                           "cross-host"})
 START_METHODS = ("fork", "spawn", "forkserver")
+#: Where a backend comes from, in the order a reader compares them: "stdlib", the standard
+#: library with at most a few lines of framing; "library", a maintained third-party package;
+#: "reference", a mechanism ipc-bench implements itself over stdlib pieces to show what an
+#: approach can do (not a package a user can install); "unknown", what a plugin that
+#: declares none gets.
+ORIGINS = ("stdlib", "library", "reference", "unknown")
 
 
 def resolve_context(context: BaseContext | str | None) -> BaseContext:
@@ -333,11 +339,14 @@ class RawLoop:
 
 
 class Backend:
-    """A mechanism. Subclasses set ``name``, ``capabilities`` and ``channel_class``; a backend
-    whose library is missing sets ``unavailable`` to the install hint."""
+    """A mechanism. Subclasses set ``name``, ``capabilities``, ``origin`` and
+    ``channel_class``; a backend whose library is missing sets ``unavailable`` to the install
+    hint."""
 
     name: ClassVar[str] = ""
     capabilities: ClassVar[frozenset[str]] = frozenset()
+    #: One of ORIGINS; a subclass inherits its parent's (a plugin that wraps the pipe is a pipe).
+    origin: ClassVar[str] = "unknown"
     channel_class: ClassVar[type[Channel]]
     #: The largest payload the mechanism carries, in bytes; None: no limit of its own.
     max_payload_bytes: ClassVar[int | None] = None

@@ -10,7 +10,7 @@ import importlib
 from importlib.metadata import entry_points
 
 from backends.errors import IPCBenchError, UnknownBackendError, UsageError
-from backends.interface import Backend
+from backends.interface import ORIGINS, Backend
 
 ENTRY_POINT_GROUP = "ipc_bench.backends"
 
@@ -69,6 +69,8 @@ def register(name: str, target: str | type[Backend], clobber: bool = False) -> N
     elif not (isinstance(target, type) and issubclass(target, Backend)):
         raise UsageError(f"backend target must be a Backend subclass or 'module:Class', "
                          f"not {target!r}")
+    else:
+        _check_origin(name, target, UsageError)
     if name in _targets() and not clobber:
         raise IPCBenchError(f"backend {name!r} is already registered (pass clobber=True)")
     _registered[name] = target
@@ -89,7 +91,18 @@ def load(name: str) -> type[Backend]:
                                 f"{error}") from error
         if not (isinstance(target, type) and issubclass(target, Backend)):
             raise IPCBenchError(f"backend {name!r} ({targets[name]}) is not a Backend subclass")
+    _check_origin(name, target, IPCBenchError)
     return target
+
+
+def _check_origin(name: str, backend_class: type[Backend], error: type[IPCBenchError]) -> None:
+    """A misspelt origin fails where the class is first seen, not as a row that the report
+    and ``recommend --origin`` would silently leave out."""
+    origin = backend_class.origin
+    if not (isinstance(origin, str) and origin in ORIGINS):
+        declared = ", ".join(value for value in ORIGINS if value != "unknown")
+        raise error(f"backend {name!r} declares origin {origin!r}: use one of {declared} "
+                    f"(or none: unknown)")
 
 
 def get(name: str, **options) -> Backend:

@@ -102,12 +102,5 @@ def skip_unless_runnable(backend: str, producers: int = 1, consumers: int = 1,
         raise NotImplementedError(f"{backend} supports one consumer only")
 
 
-def skip_unless_worked(procs: str, work_us) -> None:
-    """Work per message only where the grid measures it (WORK_PROCS)."""
-    if work_us and procs not in WORK_PROCS:
-        raise NotImplementedError(f"work per message is measured at {', '.join(WORK_PROCS)} "
-                                  f"only (IPC_BENCH_WORK_PROCS)")
-
-
 def parse_procs(procs: str) -> tuple[int, int]:
     return grid.parse_procs(procs)

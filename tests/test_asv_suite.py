@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -25,7 +26,13 @@ def test_benchmark_modules_import_and_cover_every_backend():
     sizes = bench_throughput.Throughput.params[1]
     assert {64, 1024, 64 * 1024, 1024 * 1024} <= set(sizes)
     assert {"1x1", "2x2", "4x4"} <= set(bench_throughput.Throughput.params[2])
-    assert {0, 20} <= set(bench_throughput.Throughput.params[3])
+    assert bench_throughput.Throughput.params[3] == [0]
+    # Work per message only where the grid measures it: no combination planned to be skipped.
+    work = bench_throughput.ThroughputWork
+    assert work.params[0] == backends.names() and work.params[1] == sizes
+    assert work.params[2] == ["2x2"] and 0 not in work.params[3] and 20 in work.params[3]
+    assert work.param_names == bench_throughput.Throughput.param_names
+    assert bench_throughput.ThroughputWorkCost.params == work.params
     assert bench_latency.Latency.unit == "us"
     from backends.measure import fidelity
     assert set(fidelity.mechanisms()) <= set(bench_fidelity.Fidelity.params[0])
@@ -125,9 +132,11 @@ def test_benchmarks_run_from_spawned_children_import_nothing_from_benchmarks():
     assert sys.modules["backends.harness"].__file__.startswith(str(ROOT / "backends"))
 
 
-def _suite(tmp_path: Path, config: Path, *args: str) -> subprocess.CompletedProcess:
+def _suite(tmp_path: Path, config: Path, *args: str,
+           pythonpath: list[Path] = ()) -> subprocess.CompletedProcess:
     """run-suite.sh against ``config`` (results under tmp_path), this checkout's code."""
-    env = {**os.environ, "HOME": str(tmp_path), "ASV_PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "HOME": str(tmp_path),
+           "ASV_PYTHONPATH": os.pathsep.join(map(str, [*pythonpath, ROOT]))}
     return subprocess.run(["bash", str(ROOT / "run-suite.sh"), "--no-install", "--config",
                            str(config), *args], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=240)
@@ -170,9 +179,35 @@ def test_two_labelled_runs_give_two_result_sets_and_a_comparison(tmp_path, asv_c
     assert "placement (none -> spread)" in comparison
     assert "| CPU µs/msg | pipe | 64B | 1x1 |" in comparison
 
+    # A quiet console: one progress line a benchmark, no per-parameter tables, no warning;
+    # everything asv said is in the log beside the report.
+    log = tmp_path / "report" / "asv-run.log"
+    assert f"asv's full output, with every point's table and stderr: {log}" in run.stdout
+    assert "=====" not in run.stdout and "skipped" not in run.stdout
+    assert "Warning" not in run.stdout + run.stderr
+    assert re.search(r"^\[ *[0-9.]+%\] ··· .*ThroughputCost\.track_cpu_us_per_msg +ok$",
+                     run.stdout, re.M), run.stdout
+    assert "=====" in log.read_text() and "For parameters" not in run.stdout
+
     again = _suite(tmp_path, asv_config, "--label", "free", *TINY)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "run-suite.sh: note: this run replaces the result set" in again.stderr
+
+
+@pytest.mark.timeout(300)
+def test_a_failed_point_is_named_on_the_quiet_console(tmp_path, asv_config):
+    from tests import faulty
+    faulty.install_distribution(tmp_path / "plugins", "ipc-bench-faulty",
+                                {"lossy-pipe": faulty.ALL["lossy-pipe"]})
+    run = _suite(tmp_path, asv_config, "-q", "-b",
+                 r"Throughput\.time_batch\('(lossy-pipe|pipe)', 64, '1x1', 0\)",
+                 pythonpath=[tmp_path / "plugins"])
+    assert run.returncode == 2, run.stdout[-3000:] + run.stderr[-3000:]  # asv: some failed
+    failed = [line for line in run.stdout.splitlines() if "FAILED" in line]
+    assert failed and all("Throughput.time_batch" in line for line in failed), run.stdout
+    assert any("lossy-pipe" in line for line in failed), run.stdout
+    assert "asv exited 2" in run.stderr and "asv-run.log" in run.stderr
+    assert "lost" in (tmp_path / "report" / "asv-run.log").read_text()  # the point's error
 
 
 @pytest.mark.timeout(60)

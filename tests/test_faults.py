@@ -27,6 +27,10 @@ AVAILABLE = [name for name in backends.names() if backends.unavailable(name) is 
 pytestmark = pytest.mark.usefixtures("no_leftovers")
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _kill_later(pid: int, sig: int = signal.SIGKILL, after: float = 0.4) -> threading.Timer:
     timer = threading.Timer(after, os.kill, (pid, sig))
     timer.start()
@@ -143,9 +147,13 @@ def test_ctrl_c_stops_the_run_shows_what_was_measured_and_leaves_nothing(json_ou
         args[5] = "pipe,manager-queue,file-lock"
     if json_output:
         args.append("--json")
-    # a session of its own, so that Ctrl-C reaches its process group as from a terminal
+    # A session of its own, so that Ctrl-C reaches its process group as from a terminal; and
+    # SIGINT at its default, as a terminal gives it: a test run started in the background
+    # (`cmd &` in a script, nohup, some CI runners) has SIGINT ignored, which the child would
+    # inherit, and Python keeps an inherited "ignore" (it would never see the Ctrl-C).
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               start_new_session=True, text=True)
+                               start_new_session=True, text=True,
+                               preexec_fn=_default_sigint)
     time.sleep(4.5)  # a couple of points measured, one in flight
     if stop == "ctrl-c":  # the terminal signals the whole foreground process group
         os.killpg(process.pid, signal.SIGINT)

@@ -30,6 +30,12 @@ print("\\n".join(sorted(names)))
 """
 
 
+def _site_directories() -> list[str]:
+    """Where this environment's installed distributions live (sys.path, not the checkout)."""
+    return [path for path in sys.path if Path(path).name in ("site-packages", "dist-packages")
+            and Path(path).is_dir()]
+
+
 def _source_modules() -> set[str]:
     names = set()
     for package in ("backends", "reports"):
@@ -45,9 +51,17 @@ def test_plain_install_ships_every_module(tmp_path):
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
         ".git", ".asv", "report", "*.egg-info", "build", "__pycache__", ".pytest_cache"))
     env_dir = tmp_path / "venv"
-    # The dependencies come from this environment; the project itself from the wheel.
-    venv.create(env_dir, with_pip=False, system_site_packages=True)
+    venv.create(env_dir, with_pip=False)
     python = env_dir / "bin" / "python"
+    # The dependencies come from the environment that runs the tests (a virtual environment
+    # or not: system_site_packages would give the base interpreter's, not a venv's), the
+    # project itself from the wheel. Plain directory lines: the .pth files in those
+    # directories (this environment's editable install of the project) are not read.
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; "
+                              "print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    Path(purelib, "ipc-bench-test-dependencies.pth").write_text(
+        "".join(f"{path}\n" for path in _site_directories()))
     environment = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install",
                     "--quiet", "--no-deps", str(source)],

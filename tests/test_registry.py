@@ -56,6 +56,7 @@ def test_builtin_loads_under_its_name(name):
     assert issubclass(backend_class, Backend)
     assert backend_class.name == name
     assert backend_class.capabilities <= backends.CAPABILITIES
+    assert backend_class.origin in backends.ORIGINS and backend_class.origin != "unknown"
 
 
 @pytest.mark.parametrize("typo, suggestion", [("pipee", "pipe"), ("zmq-ipx", "zmq-ipc"),
@@ -117,6 +118,33 @@ def test_register_a_class_and_a_lazy_string(isolated_registry):
     backends.register("not-a-backend", "backends.errors:UsageError")
     with pytest.raises(backends.IPCBenchError, match="not a Backend subclass"):
         backends.load("not-a-backend")
+
+
+def test_origin_unknown_unless_declared_and_a_misspelt_one_fails(isolated_registry):
+    class Bare(Backend):  # declares none
+        name = "bare"
+        channel_class = backends.load("pipe").channel_class
+
+    backends.register("bare", Bare)
+    assert backends.load("bare").origin == "unknown"
+    assert backends.unavailable("bare") is None
+
+    class Misspelt(Bare):
+        origin = "Library"
+
+    with pytest.raises(backends.UsageError, match="origin 'Library': use one of stdlib, "
+                       "library, reference"):
+        backends.register("misspelt", Misspelt)
+    assert "misspelt" not in backends.names()
+    # a lazy target is checked when it is loaded
+    backends.register("lazy-misspelt", f"{__name__}:_MisspeltOrigin")
+    with pytest.raises(backends.IPCBenchError, match="origin 42"):
+        backends.load("lazy-misspelt")
+    assert "origin 42" in backends.unavailable("lazy-misspelt")
+
+
+class _MisspeltOrigin(Backend):
+    origin = 42
 
 
 @pytest.mark.parametrize("name, target", [("", "backends.mechanisms.pipe:PipeBackend"),

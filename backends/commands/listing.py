@@ -1,4 +1,5 @@
-"""``ipc-bench list``: every backend, whether it is available, and what it declares."""
+"""``ipc-bench list``: every backend, where it comes from, whether it is available, and what
+it declares."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ def list_command(args) -> int:
         reason = backends.unavailable(name)
         try:
             backend_class = backends.load(name)
+            origin = backend_class.origin
             capabilities = sorted(backend_class.capabilities)
             max_payload_bytes = backend_class.max_payload_bytes
-        except IPCBenchError:
-            capabilities, max_payload_bytes = [], None
-        rows.append({"name": name, "available": reason is None, "reason": reason,
-                     "capabilities": capabilities, "max_payload_bytes": max_payload_bytes})
+        except IPCBenchError:  # cannot be loaded: the reason says why
+            origin, capabilities, max_payload_bytes = "unknown", [], None
+        rows.append({"name": name, "origin": origin, "available": reason is None,
+                     "reason": reason, "capabilities": capabilities,
+                     "max_payload_bytes": max_payload_bytes})
     if args.json:
         for row in rows:
             print(json.dumps(row))
@@ -27,11 +30,12 @@ def list_command(args) -> int:
     from rich.console import Console
     from rich.table import Table
     table = Table(title="ipc-bench backends")
-    for column in ("backend", "available", "capabilities", "largest payload"):
+    for column in ("backend", "origin", "available", "capabilities", "largest payload"):
         table.add_column(column)
     for row in rows:
         limit = row["max_payload_bytes"]
-        table.add_row(row["name"], "yes" if row["available"] else f"no: {row['reason']}",
+        table.add_row(row["name"], row["origin"],
+                      "yes" if row["available"] else f"no: {row['reason']}",
                       ", ".join(row["capabilities"]),
                       "no limit" if limit is None else f"{limit:,} bytes")
     Console().print(table)

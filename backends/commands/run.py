@@ -4,7 +4,12 @@ point (round by round with --rounds), shown as a table or as JSON lines."""
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
 import sys
+from datetime import UTC, datetime
+from pathlib import Path
 from types import SimpleNamespace
 
 import backends
@@ -16,6 +21,9 @@ from .common import PROG, positive, select_backends
 from .table import print_table, status
 
 _AUTO = "auto"  # backends.measure.runs.AUTO, without importing the harness for a usage error
+# run-suite.sh's rule for --label, so that one name can tag both kinds of result set
+_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,39}")
+_GIT_SECONDS = 5.0
 
 
 def _backend_options(texts: list[str], names: list[str]) -> dict[str, dict[str, str]]:
@@ -158,11 +166,42 @@ def _label(point: dict, latency: bool) -> str:
     return f"{point['backend']} {grid.format_size(point['size'])}{procs}{work}"
 
 
+def _check_label(label: str | None) -> str | None:
+    if label is not None and not _LABEL.fullmatch(label):
+        raise UsageError(f"bad --label {label!r}: letters, digits, '.', '_' and '-', starting "
+                         f"with a letter or digit, at most 40")
+    return label
+
+
+def source_commit() -> str | None:
+    """The git commit of the ipc-bench checkout this code runs from (the directory that holds
+    the ``backends`` package), or None: not a git checkout (an installed copy, even one inside
+    some other repository), no git, or git too slow. Never raises."""
+    root = Path(backends.__file__).resolve().parent.parent
+    # GIT_DIR or GIT_WORK_TREE (set under git hooks) would name another repository.
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("GIT_DIR", "GIT_WORK_TREE")}
+    try:
+        process = subprocess.run(["git", "-C", str(root), "rev-parse", "--show-toplevel",
+                                  "HEAD"], capture_output=True, text=True, env=env,
+                                 stdin=subprocess.DEVNULL, timeout=_GIT_SECONDS)
+        top, commit = process.stdout.splitlines()
+        if (process.returncode == 0 and Path(top).resolve() == root
+                and re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", commit)):
+            return commit
+    except (OSError, ValueError, subprocess.SubprocessError):
+        pass
+    return None
+
+
 def run_command(args) -> int:
+    run_label = _check_label(args.label)
     points, options = _plan(args)
     rounds = None if args.rounds is None else positive(args.rounds, "--rounds", int)
     err, progress = common.progress()
     machine = common.harness().machine_info()
+    # what tells this run's lines apart from another result set's, with `machine` and `date`
+    run_keys = {"commit": source_commit(), "label": run_label} if args.json else {}
     results, interrupted = [], False
     by_point: dict[int, list[dict]] = {}  # with --rounds: each point's rows, one per round
     todo = [(number, point) for number in range(rounds or 1)
@@ -180,14 +219,17 @@ def run_command(args) -> int:
                         err.print(f"skipped {label}: {point['skip']}", highlight=False)
                     progress.advance(task)
                     continue
+                measured_at = datetime.now(UTC).isoformat(timespec="seconds")
                 result = _measure(point, args.latency, options)
-                row = {**result.to_json(), **point["instance"].result_notes()}
+                row = {**result.to_json(), **point["instance"].result_notes(),
+                       "origin": point["instance"].origin, "date": measured_at}
                 if rounds:
                     by_point.setdefault(id(point), []).append(row)
                 else:
                     results.append(result)
                     if args.json:
-                        print(json.dumps({**row, "machine": machine}), flush=True)
+                        print(json.dumps({**row, **run_keys, "machine": machine}),
+                              flush=True)
                 if not err.is_terminal:
                     err.print(f"[{done}/{len(todo)}] {label}: {status(result)}",
                               highlight=False, soft_wrap=True)
@@ -203,7 +245,9 @@ def run_command(args) -> int:
                    for point in points if id(point) in by_point]
         if args.json:
             for result in results:
-                print(json.dumps({**vars(result), "machine": machine}), flush=True)
+                # the date is the point's first round's (summarize keeps the first row's)
+                print(json.dumps({**vars(result), **run_keys, "machine": machine}),
+                      flush=True)
     if not args.json:
         print_table(results, args.latency, machine)
     if interrupted:

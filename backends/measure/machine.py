@@ -76,7 +76,7 @@ def machine_info() -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m backends.measure.machine [--commit HASH]``: the record as JSON, for a
+    """``main(["--commit", HASH])`` (run-suite.sh): the record as JSON, for a
     results directory."""
     import argparse
     import json

@@ -146,6 +146,7 @@ class FasterFifoRawLoop(RawLoop):
 
 class FasterFifoBackend(Backend):
     name = "faster-fifo"
+    origin = "library"
     capabilities = frozenset({"multi-producer", "multi-consumer", "fifo", "bounded"})
     own_bound = "one buffer of buffer_bytes (default 16 MiB)"
     channel_class = FasterFifoChannel

@@ -286,6 +286,7 @@ class FileLockRawLoop(RawLoop):
 
 class FileLockBackend(Backend):
     name = "file-lock"
+    origin = "reference"  # the pattern users write by hand, not a package
     capabilities = frozenset({"multi-producer", "multi-consumer", "fifo", "bounded"})
     channel_class = FileLockChannel
     raw_loop = FileLockRawLoop

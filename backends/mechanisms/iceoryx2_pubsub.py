@@ -362,6 +362,7 @@ class Iceoryx2RawLoop(RawLoop):
 
 class Iceoryx2Backend(Backend):
     name = "iceoryx2"
+    origin = "library"
     capabilities = frozenset({"multi-producer", "multi-consumer", "fifo", "bounded"})
     own_bound = "a subscriber buffer of 8 samples per producer/consumer pair"
     channel_class = Iceoryx2Channel

@@ -68,6 +68,7 @@ class JoinableQueueRawLoop(QueueRawLoop):
 
 class JoinableQueueBackend(QueueBackend):
     name = "joinable-queue"
+    origin = "stdlib"
     capabilities = QueueBackend.capabilities | {"joinable"}
     channel_class = JoinableQueueChannel
     raw_loop = JoinableQueueRawLoop

@@ -84,5 +84,6 @@ class ManagerQueueRawLoop(QueueRawLoop):
 
 class ManagerQueueBackend(QueueBackend):
     name = "manager-queue"
+    origin = "stdlib"
     channel_class = ManagerQueueChannel
     raw_loop = ManagerQueueRawLoop

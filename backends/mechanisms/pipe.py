@@ -155,6 +155,7 @@ class PipeRawLoop(RawLoop):
 
 class PipeBackend(Backend):
     name = "pipe"
+    origin = "stdlib"
     capabilities = frozenset({"multi-producer", "multi-consumer", "fifo"})
     channel_class = PipeChannel
     raw_loop = PipeRawLoop

@@ -191,6 +191,7 @@ class PosixMqRawLoop(RawLoop):
 
 class PosixMqBackend(Backend):
     name = "posix-mq"
+    origin = "library"  # the kernel's queues, reached through the posix_ipc package
     capabilities = frozenset({"multi-producer", "multi-consumer", "fifo", "bounded"})
     own_bound = "the kernel's queue of at most msg_max (default 10) messages"
     channel_class = PosixMqChannel

@@ -121,6 +121,7 @@ class QueueRawLoop(RawLoop):
 
 class QueueBackend(Backend):
     name = "queue"
+    origin = "stdlib"
     capabilities = frozenset({"multi-producer", "multi-consumer", "fifo", "bounded"})
     channel_class = QueueChannel
     raw_loop = QueueRawLoop

@@ -230,6 +230,7 @@ class RedisBackend(Backend):
     malformed URL is a usage error before any point), and availability."""
 
     capabilities = frozenset({"multi-producer", "multi-consumer", "fifo", "cross-host"})
+    origin = "library"
     max_payload_bytes = MAX_BULK_BYTES
     option_defaults = {"url": None, "transport": "tcp", "ttl": redis_server.DEFAULT_TTL_SECONDS}
 

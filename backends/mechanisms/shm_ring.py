@@ -745,6 +745,7 @@ class ShmRingLoop(RawLoop):
 
 class ShmRingBackend(Backend):
     name = "shm-ring"
+    origin = "reference"  # ipc-bench's own ring: what the approach can do, not a package
     capabilities = frozenset({"multi-producer", "multi-consumer", "fifo", "bounded"})
     own_bound = "one ring of ring_bytes (default 4 MiB) per producer/consumer pair"
     channel_class = ShmRingChannel

@@ -73,6 +73,7 @@ class SimpleQueueRawLoop(RawLoop):
 
 class SimpleQueueBackend(Backend):
     name = "simple-queue"
+    origin = "stdlib"
     capabilities = frozenset({"multi-producer", "multi-consumer", "fifo"})
     channel_class = SimpleQueueChannel
     raw_loop = SimpleQueueRawLoop

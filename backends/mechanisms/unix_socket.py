@@ -256,6 +256,7 @@ class UnixSocketRawLoop(RawLoop):
 
 class UnixSocketBackend(Backend):
     name = "unix-socket"
+    origin = "stdlib"  # the socket module, with only length-prefix framing of ours
     capabilities = frozenset({"multi-producer", "multi-consumer", "fifo"})
     channel_class = UnixSocketChannel
     raw_loop = UnixSocketRawLoop

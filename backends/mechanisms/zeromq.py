@@ -244,6 +244,7 @@ class ZmqRawLoop(RawLoop):
 
 class ZmqIpcBackend(Backend):
     name = "zmq-ipc"
+    origin = "library"
     capabilities = frozenset({"multi-producer", "multi-consumer", "fifo", "bounded"})
     channel_class = ZmqChannel
     raw_loop = ZmqRawLoop

@@ -94,6 +94,8 @@ def test_a_runs_file_is_one_result_set_of_the_tidy_frame(runs):
         machine["hostname"], machine["cpu_model"], machine["cpu_count"], machine["python"])
     assert info["measured_memcpy_mb_per_s"] == machine["memcpy_mb_per_s"]
     assert info["label"] == "once.jsonl"  # no label in the lines: the file name
+    assert info["date"] == max(pd.Timestamp(record["date"]) for record in records)
+    assert set(frame["origin"]) == {record["origin"] for record in records} == {"stdlib"}
 
 
 def test_rounds_give_an_interval_and_latency_lines_are_read(runs):
@@ -116,7 +118,8 @@ def test_date_commit_label_and_origin_come_from_the_lines(tmp_path, runs):
     records = lines(runs["once"])
     stamped = [{**records[0], "date": "2026-01-02T03:04:05Z", "commit": "abc1234" * 5,
                 "label": "laptop", "origin": "library"},
-               {**records[1], "backend": "my-plugin", "date": "2026-01-02T05:00:00+00:00"}]
+               {**records[1], "backend": "my-plugin", "date": "2026-01-02T05:00:00+00:00",
+                "origin": None, "commit": None}]  # a plugin that declares none; no git
     frame = load_runs([write_lines(tmp_path / "stamped.jsonl", stamped)])
     info = result_sets(frame).iloc[0]
     assert info["date"] == pd.Timestamp("2026-01-02T05:00:00Z")  # the newest line's
@@ -127,7 +130,8 @@ def test_date_commit_label_and_origin_come_from_the_lines(tmp_path, runs):
 
 
 def test_lines_without_a_date_take_the_file_time(tmp_path, runs):
-    path = write_lines(tmp_path / "old.jsonl", lines(runs["once"]))
+    older = [{k: v for k, v in record.items() if k != "date"} for record in lines(runs["once"])]
+    path = write_lines(tmp_path / "old.jsonl", older)
     os.utime(path, (1_700_000_000, 1_700_000_000))
     assert result_sets(load_runs([path]))["date"].iloc[0] == pd.Timestamp(1_700_000_000,
                                                                            unit="s", tz="UTC")
@@ -275,7 +279,8 @@ def led_by_shm_ring(tmp_path: Path, runs: dict[str, Path], factor: float,
     pipe = next(r for r in lines(runs["once"]) if r["backend"] == "pipe")
     queue = next(r for r in lines(runs["once"]) if r["backend"] == "queue")
     records = []
-    for record, scale in ((pipe, 1.0), ({**pipe, "backend": "shm-ring"}, factor),
+    for record, scale in ((pipe, 1.0), ({**pipe, "backend": "shm-ring", "origin": "reference"},
+                                        factor),
                           ({**queue, "msgs_per_s": pipe["msgs_per_s"] / 4}, 1.0)):
         rate = record["msgs_per_s"] * scale
         records.append({**record, "msgs_per_s": rate, "rounds": 3,

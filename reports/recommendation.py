@@ -262,8 +262,12 @@ def _installable(ranking: pd.DataFrame, by: str) -> dict | None:
             "cpu": "costs {r:.2f}x less CPU per message"}[by].format(r=ratio)
     show = si if figure == "msgs_per_s" else num
     text = (f"{intro}. The best backend you can install here is {best.backend} "
-            f"({best.origin}, rank {int(others.index[0]) + 1}): {top.backend} {what} "
-            f"({show(top[figure])} against {show(best[figure])} {unit})")
+            f"({best.origin}, rank {int(others.index[0]) + 1})")
+    if math.isnan(ratio):
+        text += f" (no {unit} measured for one of the two)"
+    else:
+        text += (f": {top.backend} {what} ({show(top[figure])} against {show(best[figure])} "
+                 f"{unit})")
     if tied:
         text += ", but the two overlap within the measured noise, so treat them as tied"
     return {"backend": str(best.backend), "origin": str(best.origin),

@@ -369,3 +369,14 @@ def test_work_classes_are_read_as_the_same_metrics_and_paired_by_class(tmp_path)
     assert set(frame.loc[frame["benchmark"].str.contains("Cost"), "metric"]) == {
         "cpu_us_per_msg"}
     assert set(ok["work_us"]) == {0.0}
+
+
+def test_a_reference_cheapest_in_cpu_names_the_best_installable(tmp_path, runs):
+    path = led_by_shm_ring(tmp_path, runs, factor=0.5)  # slower, but at half the CPU
+    records = [{**r, "cpu_us_per_msg": r["cpu_us_per_msg"] / 2} if r["backend"] == "shm-ring"
+               else r for r in lines(path)]
+    choice = recommend(load_runs([write_lines(path, records)]), 64, 1, 1, by="cpu")
+    assert choice.best == "shm-ring"
+    assert (choice.installable["backend"], choice.installable["tied"]) == ("pipe", None)
+    assert choice.installable["ratio"] == pytest.approx(2.0)
+    assert "shm-ring costs 2.00x less CPU per message" in choice.text()

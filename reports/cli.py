@@ -3,6 +3,12 @@
 Comparison: when the results hold two or more result sets (one per machine, commit and Python
 environment), ``report`` compares the newest with the one measured before it, unless told
 otherwise with ``--current``/``--baseline`` or ``--no-compare``.
+
+Where the results come from: ``--runs FILE...`` (the JSON lines of ``ipc-bench run --json``, one
+result set per file) alone reads only those files; ``--runs`` with an explicit ``--results DIR``
+reads both, each file a set beside the asv sets; without ``--runs``, the asv results directory
+(``--results``, default .asv/results). ``--machine`` selects an asv machine; runs files are read
+whole. docs/results.md says more.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from backends.errors import did_you_mean
+from backends.errors import UsageError, did_you_mean
 from backends.grid import parse_procs, parse_size
 from reports.errors import ReportError
 
@@ -28,8 +34,9 @@ _SELECTOR = "a result set: a machine name, a commit hash prefix, a Python versio
 
 def configure_report(parser: argparse.ArgumentParser) -> None:
     parser.description = ("Write an HTML page, a Markdown summary and a CSV from the asv "
-                          "results. With two or more result sets, the newest is compared with "
-                          "the one measured before it.")
+                          "results, or from ipc-bench run --json files (--runs). With two or "
+                          "more result sets, the newest is compared with the one measured "
+                          "before it.")
     _results_options(parser)
     parser.add_argument("--out", metavar="DIR", default="report",
                         help="where to write report.html, report.md and results.csv "
@@ -62,7 +69,7 @@ def run_report(args: argparse.Namespace) -> int:
     files = write_report(frame, args.out, current=current,
                          baseline=None if args.no_compare else baseline,
                          compare_sets=not args.no_compare, scaling_size=size,
-                         source=str(args.results))
+                         source=_source(args))
     rows = frame[frame["result_set"] == current]
     failed = int((rows["status"] == "failed").sum())
     print(f"report:   {files.html}")
@@ -90,6 +97,10 @@ def configure_recommend(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--by", choices=["throughput", "latency", "cpu"], default="throughput",
                         help="rank by messages per second (default), by p50 round trip, or by "
                              "CPU µs per message (every process, helpers included)")
+    parser.add_argument("--origin", metavar="ORIGINS",
+                        help="only backends of these origins, comma-separated: stdlib, library, "
+                             "reference, unknown (e.g. stdlib,library: what you can use without "
+                             "ipc-bench's own reference mechanisms)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     _results_options(parser)
     parser.add_argument("--current", metavar="SET",
@@ -103,11 +114,12 @@ def run_recommend(args: argparse.Namespace, capabilities: Mapping[str, frozenset
 
     size = parse_size(args.size)
     producers, consumers = parse_procs(args.procs)
+    origins = _origins(args.origin)
     frame = _load(args)
     result_set = choose_sets(frame, args.current)[0]
     choice = recommend(frame, size, producers, consumers, require=args.require,
                        capabilities=capabilities, by=args.by, result_set=result_set,
-                       work_us=_work_us(args.work_us))
+                       work_us=_work_us(args.work_us), origins=origins)
     print(json.dumps(choice.as_dict()) if args.json else choice.text())
     return 0
 
@@ -122,9 +134,24 @@ def _work_us(text: str) -> float:
     return int(value) if value.is_integer() else value
 
 
+def _origins(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    from reports.origins import parse_origins
+    try:
+        return parse_origins(text)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
 def _results_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--results", metavar="DIR", default=DEFAULT_RESULTS_DIR,
-                        help=f"asv results directory (default: {DEFAULT_RESULTS_DIR})")
+    parser.add_argument("--results", metavar="DIR", default=None,
+                        help=f"asv results directory (default: {DEFAULT_RESULTS_DIR}, "
+                             f"unless --runs is given)")
+    parser.add_argument("--runs", metavar="FILE", nargs="+", action="extend", default=[],
+                        help="files of ipc-bench run --json lines, one result set each; alone "
+                             "they are all that is read, with --results DIR they join the asv "
+                             "sets")
     parser.add_argument("--machine", metavar="NAME",
                         help="only the results of this asv machine")
     parser.add_argument("-b", "--backends", metavar="NAMES",
@@ -140,10 +167,16 @@ def _check_libraries() -> None:
                               f"pip install 'ipc-bench[report]'") from None
 
 
-def _load(args: argparse.Namespace) -> pd.DataFrame:
-    from reports.results import load_results
+def _source(args: argparse.Namespace) -> str:
+    """Where the results were read from, for the report's overview."""
+    places = [args.results] if args.results is not None or not args.runs else []
+    return ", ".join(str(place) for place in [*places, *args.runs]) or DEFAULT_RESULTS_DIR
 
-    frame = load_results(args.results, args.machine)
+
+def _load(args: argparse.Namespace) -> pd.DataFrame:
+    from reports.results import load
+
+    frame = load(args.results, args.runs, args.machine)
     if args.backends:
         wanted = [name.strip() for name in args.backends.split(",") if name.strip()]
         measured = sorted(frame.loc[frame["status"] != "skipped", "backend"].dropna().unique())

@@ -1,7 +1,12 @@
 """Which backend for this workload? A ranking drawn from the measured results only.
 
 The capabilities come from the caller (the CLI asks the registry): this package never imports a
-backend. When the asked-for point was not measured, msgs/s is interpolated between the measured
+backend. Each backend's origin (stdlib, library, reference, unknown: reports.origins) is read
+from the results; ``origins`` limits the ranking to some, and where a ``reference`` backend
+(ipc-bench's own mechanism, not something to install) ranks first, the recommendation also
+names the best backend of another origin and what the reference gains over it.
+
+When the asked-for point was not measured, msgs/s is interpolated between the measured
 points around it (reports.interpolation) and the recommendation says so; beyond them it refuses.
 """
 
@@ -16,9 +21,11 @@ import pandas as pd
 
 from backends.errors import did_you_mean
 from backends.grid import format_size
+from reports.errors import ReportError
+from reports.frame import only_set
 from reports.interpolation import estimate
+from reports.origins import ORIGINS, origin_of
 from reports.plots import num, si
-from reports.results import ReportError, only_set
 
 #: The default ranking says so when its winner costs more than this many times the runner-up's
 #: CPU per message.
@@ -38,8 +45,8 @@ class Recommendation:
     measured_size_bytes: int
     measured_producers: int
     measured_consumers: int
-    #: One row per backend: backend, msgs_per_s, mb_per_s, cpu_us_per_msg, rtt_p50_us, rtt_p99_us,
-    #: ci_low, ci_high
+    #: One row per backend: backend, origin, msgs_per_s, mb_per_s, cpu_us_per_msg, rtt_p50_us,
+    #: rtt_p99_us, ci_low, ci_high
     ranking: pd.DataFrame
     reason: str
     result_set: str
@@ -49,6 +56,11 @@ class Recommendation:
     work_us: float = 0
     #: The measured points the ranking rests on (one when the workload itself was measured).
     basis: list[str] = field(default_factory=list)
+    #: The origins the ranking was limited to (None: all).
+    origins: list[str] | None = None
+    #: Where a reference backend ranks first: the best backend of another origin and what the
+    #: reference gains over it (backend, origin, ratio, tied, text); else None.
+    installable: dict | None = None
 
     @property
     def exact(self) -> bool:
@@ -65,15 +77,17 @@ class Recommendation:
         work = f", {self.work_us:g} µs of work per message" if self.work_us else ""
         lines = [f"Workload: {asked} (producers x consumers){work}; results: {self.result_set}"]
         lines += [f"Note: {note}" for note in self.notes]
-        header = f"{'rank':>4}  {'backend':<16} {'msgs/s':>9} {'MB/s':>9} {'CPU µs':>9} " \
-                 f"{'p50 µs':>9} {'p99 µs':>9}"
+        header = f"{'rank':>4}  {'backend':<16} {'origin':<9} {'msgs/s':>9} {'MB/s':>9} " \
+                 f"{'CPU µs':>9} {'p50 µs':>9} {'p99 µs':>9}"
         lines += ["", header, "-" * len(header)]
         for rank, row in enumerate(self.ranking.itertuples(), start=1):
-            lines.append(f"{rank:>4}  {row.backend:<16} {si(row.msgs_per_s):>9} "
+            lines.append(f"{rank:>4}  {row.backend:<16} {row.origin:<9} {si(row.msgs_per_s):>9} "
                          f"{num(row.mb_per_s):>9} {num(row.cpu_us_per_msg):>9} "
                          f"{num(row.rtt_p50_us):>9} "
                          f"{num(row.rtt_p99_us):>9}")
         lines += ["", self.reason]
+        if self.installable is not None:
+            lines.append(self.installable["text"])
         return "\n".join(lines)
 
     def as_dict(self) -> dict:
@@ -85,7 +99,8 @@ class Recommendation:
             "work_us": self.work_us, "interpolated": not self.exact, "basis": self.basis,
             "latency_size_bytes": self.latency_size_bytes, "by": self.by,
             "result_set": self.result_set, "best": self.best, "reason": self.reason,
-            "notes": self.notes,
+            "notes": self.notes, "origins": self.origins,
+            "best_installable": self.installable,
             "ranking": [{k: (None if isinstance(v, float) and math.isnan(v) else v)
                          for k, v in row.items()}
                         for row in self.ranking.drop(columns=["ci_low", "ci_high"])
@@ -109,13 +124,14 @@ def recommend(frame: pd.DataFrame, size_bytes: int, producers: int, consumers: i
               require: Iterable[str] = (),
               capabilities: Mapping[str, frozenset[str]] | None = None,
               by: str = "throughput", result_set: str | None = None,
-              work_us: float = 0) -> Recommendation:
+              work_us: float = 0, origins: Iterable[str] | None = None) -> Recommendation:
     """Rank the measured backends for ``size_bytes`` messages with ``producers`` x ``consumers``
     and ``work_us`` µs of work per message on each consumer.
 
     ``by`` is ``"throughput"`` (messages per second, highest first), ``"latency"`` (p50
     round trip, lowest first) or ``"cpu"`` (CPU µs per message, all processes, lowest first).
-    Backends lacking a ``require``d capability in ``capabilities`` are left out. Between
+    Backends lacking a ``require``d capability in ``capabilities`` are left out, and with
+    ``origins`` (e.g. ``["stdlib", "library"]``) those of any other origin. Between
     measured points msgs/s is interpolated (and a note says so); raises ReportError beyond
     them, or when nothing measured fits.
     """
@@ -142,6 +158,22 @@ def recommend(frame: pd.DataFrame, size_bytes: int, producers: int, consumers: i
         if unknown:
             notes.append(f"capabilities unknown here (not installed?) for {', '.join(unknown)}")
         points = points[points["backend"].isin(fitting)]
+    origin = _origins(rows)
+    if origins is not None:
+        origins = list(dict.fromkeys(origins))
+        unknown_origins = [o for o in origins if o not in ORIGINS]
+        if unknown_origins:
+            raise ReportError(f"unknown origin {unknown_origins[0]!r}: use "
+                              f"{', '.join(ORIGINS)}")
+        kept = sorted(b for b in points["backend"].unique() if origin(b) in origins)
+        left_out = sorted(b for b in points["backend"].unique() if origin(b) not in origins)
+        if not kept:
+            raise ReportError(f"no measured backend is of origin {' or '.join(origins)} "
+                              f"(measured: {', '.join(f'{b} ({origin(b)})' for b in left_out)})")
+        if left_out:
+            notes.append(f"limited to origin {', '.join(origins)}: leaves out "
+                         f"{', '.join(left_out)}")
+        points = points[points["backend"].isin(kept)]
 
     points = points.assign(work_us=points["work_us"].fillna(0))
     found = estimate(points, size_bytes, producers, consumers, work_us)
@@ -162,6 +194,7 @@ def recommend(frame: pd.DataFrame, size_bytes: int, producers: int, consumers: i
                      f"{format_size(latency_size)}")
     ranking = pd.DataFrame({
         "backend": at["backend"].to_numpy(),
+        "origin": [origin(b) for b in at["backend"]],
         "msgs_per_s": at["msgs_per_s"].to_numpy(),
         "mb_per_s": at["mb_per_s"].to_numpy(),
         "cpu_us_per_msg": at["cpu_us_per_msg"].to_numpy(dtype=float, na_value=np.nan),
@@ -187,13 +220,59 @@ def recommend(frame: pd.DataFrame, size_bytes: int, producers: int, consumers: i
             notes.append(f"no {by} results: ranked by throughput")
             by = "throughput"
         ranking = ranking.sort_values("msgs_per_s", ascending=False)
-    ranking = ranking[["backend", "msgs_per_s", "mb_per_s", "cpu_us_per_msg", "rtt_p50_us",
-                       "rtt_p99_us", "ci_low", "ci_high"]].reset_index(drop=True)
+    ranking = ranking[["backend", "origin", "msgs_per_s", "mb_per_s", "cpu_us_per_msg",
+                       "rtt_p50_us", "rtt_p99_us", "ci_low", "ci_high"]].reset_index(drop=True)
     return Recommendation(
         size_bytes=size_bytes, producers=producers, consumers=consumers,
         measured_size_bytes=point[0], measured_producers=point[1], measured_consumers=point[2],
         ranking=ranking, reason=_reason(ranking, by, point, found.exact), result_set=result_set,
-        by=by, latency_size_bytes=latency_size, notes=notes, work_us=work_us, basis=found.basis)
+        by=by, latency_size_bytes=latency_size, notes=notes, work_us=work_us, basis=found.basis,
+        origins=origins, installable=_installable(ranking, by))
+
+
+def _origins(rows: pd.DataFrame):
+    """backend -> its origin, as recorded with the results (the built-in table for a frame
+    without the column)."""
+    recorded = {}
+    if "origin" in rows:
+        recorded = (rows.dropna(subset=["backend", "origin"]).drop_duplicates("backend")
+                    .set_index("backend")["origin"].to_dict())
+    return lambda backend: origin_of(backend, recorded)
+
+
+def _installable(ranking: pd.DataFrame, by: str) -> dict | None:
+    """Where a reference backend ranks first: the best one of another origin, and the gain."""
+    top = ranking.iloc[0]
+    others = ranking[ranking["origin"] != "reference"]
+    if top.origin != "reference":
+        return None
+    intro = (f"{top.backend} is a reference mechanism: ipc-bench's own, written to show what "
+             f"the approach can do, not a package you install")
+    if others.empty:
+        return {"backend": None, "origin": None, "ratio": None, "tied": None,
+                "text": f"{intro}; every backend ranked here is one (see --origin)."}
+    best = others.iloc[0]
+    figure, unit, higher = {"latency": ("rtt_p50_us", "µs p50 round trip", False),
+                            "cpu": ("cpu_us_per_msg", "CPU µs per message", False)}.get(
+        by, ("msgs_per_s", "msgs/s", True))
+    ratio = top[figure] / best[figure] if higher else best[figure] / top[figure]
+    tied = bool(_overlap(top, best)) if by == "throughput" else None
+    what = {"throughput": "moves {r:.2f}x its messages per second",
+            "latency": "has a {r:.2f}x shorter median round trip",
+            "cpu": "costs {r:.2f}x less CPU per message"}[by].format(r=ratio)
+    show = si if figure == "msgs_per_s" else num
+    text = (f"{intro}. The best backend you can install here is {best.backend} "
+            f"({best.origin}, rank {int(others.index[0]) + 1})")
+    if math.isnan(ratio):
+        text += f" (no {unit} measured for one of the two)"
+    else:
+        text += (f": {top.backend} {what} ({show(top[figure])} against {show(best[figure])} "
+                 f"{unit})")
+    if tied:
+        text += ", but the two overlap within the measured noise, so treat them as tied"
+    return {"backend": str(best.backend), "origin": str(best.origin),
+            "ratio": None if math.isnan(ratio) else float(ratio), "tied": tied,
+            "text": text + "."}
 
 
 def _latency(rows: pd.DataFrame, backends: set[str],
@@ -232,18 +311,22 @@ def _reason(ranking: pd.DataFrame, by: str, point: tuple[int, int, int],
                 f"({num(top.mb_per_s)} MB/s), {top.msgs_per_s / second.msgs_per_s:.2f}x "
                 f"{second.backend}")
     if _overlap(top, second):
-        sentence += (", but the two overlap within the measured noise (99% intervals), so "
-                     "treat them as tied")
+        sentence += (", but the two overlap within the measured noise (asv's 99% intervals, "
+                     "or the min-max over rounds of ipc-bench run --rounds), so treat them as "
+                     "tied")
     if top.cpu_us_per_msg > COSTLY_RATIO * second.cpu_us_per_msg:  # False when unknown
         sentence += (f"; but it costs {top.cpu_us_per_msg / second.cpu_us_per_msg:.1f}x the CPU "
                      f"per message of {second.backend} ({num(top.cpu_us_per_msg)} µs against "
                      f"{num(second.cpu_us_per_msg)} µs): where CPU is scarce, see --by cpu")
     p50 = ranking["rtt_p50_us"]
     if p50.notna().any():
+        quickest = ranking.loc[p50.idxmin()]
         if top.rtt_p50_us == p50.min():
             sentence += f"; it also has the lowest median round trip ({num(top.rtt_p50_us)} µs)"
+        elif math.isnan(top.rtt_p50_us):
+            sentence += (f"; {quickest.backend} has the lowest median round trip "
+                         f"({num(quickest.rtt_p50_us)} µs; none measured for {top.backend})")
         else:
-            quickest = ranking.loc[p50.idxmin()]
             sentence += (f"; if latency matters more, {quickest.backend} has the lowest median "
                          f"round trip ({num(quickest.rtt_p50_us)} µs against "
                          f"{num(top.rtt_p50_us)} µs)")

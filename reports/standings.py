@@ -19,19 +19,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-#: The origins, in the order the report names them.
-ORIGINS = ("stdlib", "library", "reference", "unknown")
+from reports.origins import BUILTIN_ORIGINS, ORIGINS
+
 #: What a reader can install, best first: the answer names the best of these where a
 #: reference leads.
 INSTALLABLE = ("stdlib", "library")
-#: The built-in backends' origins, for frames recorded before the results carried them.
-FALLBACK_ORIGINS = {
-    **dict.fromkeys(["pipe", "queue", "joinable-queue", "simple-queue", "manager-queue",
-                     "unix-socket"], "stdlib"),
-    **dict.fromkeys(["zmq-ipc", "zmq-tcp", "faster-fifo", "iceoryx2", "posix-mq", "redis-list",
-                     "redis-stream"], "library"),
-    **dict.fromkeys(["shm-ring", "file-lock"], "reference"),
-}
 #: What each built-in reference is, said wherever the answer names it.
 REFERENCE_NOTES = {
     "shm-ring": "ipc-bench's own shared-memory ring, not a library you can install",
@@ -44,7 +36,7 @@ def origin_of(backend: str, recorded: object = None) -> str:
     """The recorded origin, or the built-in one where none (or "unknown") was recorded."""
     if isinstance(recorded, str) and recorded in ORIGINS and recorded != "unknown":
         return recorded
-    return FALLBACK_ORIGINS.get(str(backend), "unknown")
+    return BUILTIN_ORIGINS.get(str(backend), "unknown")
 
 
 def with_origins(frame: pd.DataFrame) -> pd.DataFrame:

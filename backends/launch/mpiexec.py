@@ -37,7 +37,9 @@ START_STOP_SECONDS = 20
 #: Backends that cross hosts under the launcher only with a server of the user's (their
 #: private server binds 127.0.0.1 on one host).
 NEEDS_URL = ("redis-list", "redis-stream")
-_DIED = re.compile(r"rank (\d+) with PID \d+ on node (\S+) exited on signal (\d+)")
+#: How Open MPI's mpiexec says that a rank died (its lines wrap anywhere).
+_DIED = re.compile(r"rank\s+(\d+)\s+with\s+PID\s+\d+\s+on\s+node\s+(\S+)\s+exited\s+on\s+"
+                   r"signal\s+(\d+)")
 
 
 @dataclass
@@ -127,7 +129,7 @@ def prepare(launch: Launch, points: list[dict], latency: bool) -> None:
         backend = backends.load(point["backend"])
         if "cross-host" not in backend.capabilities:
             point["skip"] = "cannot cross hosts (no cross-host capability)"
-        elif point["backend"] in NEEDS_URL and "url" not in point["instance"].options:
+        elif point["backend"] in NEEDS_URL and not point["instance"].options.get("url"):
             point["skip"] = ("crosses hosts under the launcher only with -o url= (its private "
                              "server binds 127.0.0.1)")
         producers = 1 if latency else point["producers"]
@@ -254,15 +256,16 @@ def _read(launch: Launch, result, output: str, errors: str, code: int, spec: dic
         return measured
     failed = [record for record in records if "failed" in record]
     names = rank_program.role_names(spec)
-    if failed:
-        first = failed[0]
-        result.error = f"{first['failed']} (rank {first['rank']} on {first['host']}) " \
-                       f"failed: {first['error']}"
-    elif died := _DIED.search(errors):
+    # A rank that died is the cause; the others' errors (a peer gone) are its consequences.
+    if died := _DIED.search(errors):
         number = int(died.group(1))
         role = names[number] if number < len(names) else f"rank {number}"
         result.error = (f"{role} (rank {number} on {died.group(2)}) died with signal "
                         f"{died.group(3)}")
+    elif failed:
+        first = failed[0]
+        result.error = f"{first['failed']} (rank {first['rank']} on {first['host']}) " \
+                       f"failed: {first['error']}"
     else:
         lines = [text.strip() for text in errors.splitlines() if text.strip()]
         result.error = f"mpiexec exited with {code}: {lines[-1] if lines else 'no message'}"

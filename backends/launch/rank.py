@@ -131,7 +131,7 @@ def controller(comm, MPI, spec: dict, names: list[str], places: list[dict],
     else:
         result = results.throughput(spec, reports, {name: place["host"]
                                                     for name, place in where.items()})
-    result.mpi_library = MPI.Get_library_version().strip().splitlines()[0]
+    result.mpi_library = MPI.Get_library_version().strip().splitlines()[0].split(",")[0]
     return {"record": result.to_json(), "places": where}
 
 

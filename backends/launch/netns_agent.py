@@ -19,6 +19,7 @@ import sys
 
 #: A namespace name as ``ip netns`` accepts it, so that nothing odd reaches the command line.
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+CLOCK_OFFSET = "IPC_BENCH_AGENT_CLOCK_OFFSET"
 
 
 def command_line(argv: list[str]) -> list[str]:
@@ -38,8 +39,10 @@ def command_line(argv: list[str]) -> list[str]:
             raise SystemExit(f"netns_agent: {tool} is not on PATH")
     # hostname runs inside the new UTS namespace; then the command replaces the shell.
     script = 'hostname "$1" && exec sh -c "$2"'
-    return ["ip", "netns", "exec", host, "unshare", "--uts", "sh", "-c", script, "netns_agent",
-            host, command]
+    offset = os.environ.get(CLOCK_OFFSET)
+    clock = ["--time", "--monotonic", str(int(offset))] if offset else []
+    return ["ip", "netns", "exec", host, "unshare", "--uts", *clock, "sh", "-c", script,
+            "netns_agent", host, command]
 
 
 def main() -> None:

@@ -81,7 +81,10 @@ class MpiSender(Sender):
 
     def _close(self) -> None:
         for rank in self._ranks:
-            self._comm.Send([b"", MPI.BYTE], dest=rank, tag=END)
+            if self._pickle:
+                self._comm.send(None, dest=rank, tag=END)
+            else:
+                self._comm.Send([b"", MPI.BYTE], dest=rank, tag=END)
 
 
 class MpiReceiver(Receiver):
@@ -100,13 +103,17 @@ class MpiReceiver(Receiver):
                     if time.monotonic() >= deadline:
                         raise TimeoutError(f"no message within {timeout} s")
                     time.sleep(POLL_SECONDS)
+            if self._pickle:  # mpi4py's own matched probe, which sizes the pickle's buffer
+                payload = comm.mprobe(MPI.ANY_SOURCE, MPI.ANY_TAG, status).recv()
+                if status.tag != END:
+                    return payload
+                self._producers_left -= 1
+                continue
             message = comm.Mprobe(MPI.ANY_SOURCE, MPI.ANY_TAG, status)
             if status.tag == END:
                 message.Recv([bytearray(0), MPI.BYTE])
                 self._producers_left -= 1
                 continue
-            if self._pickle:
-                return message.recv()
             buffer = bytearray(status.Get_count(MPI.BYTE))
             message.Recv([buffer, MPI.BYTE])
             return bytes(buffer)

@@ -12,15 +12,30 @@ from __future__ import annotations
 
 #: Set in every rank of a launched point: role name -> rank ("producer-0": 1, ...).
 _ranks: dict[str, int] | None = None
+#: ... and rank -> its address in --network (None without --network).
+_addresses: dict[int, str | None] = {}
 #: Set in the outer command while it plans a launched run: backends that need a launcher
 #: (mpi) are available there, to be run by the ranks.
 _planning: str | None = None
 
 
-def enter(ranks: dict[str, int]) -> None:
+def enter(ranks: dict[str, int], addresses: dict[int, str | None] | None = None) -> None:
     """Called by the rank program: this process is a rank of a launched point."""
     global _ranks
     _ranks = dict(ranks)
+    if addresses is not None:
+        _addresses.clear()
+        _addresses.update(addresses)
+
+
+def address_of(rank: int) -> str | None:
+    """The address of ``rank``'s host in --network, where the ranks reach each other."""
+    return _addresses.get(rank)
+
+
+def ranked() -> bool:
+    """Whether this process is a rank of a launched point."""
+    return _ranks is not None
 
 
 def plan(launcher: str | None) -> None:

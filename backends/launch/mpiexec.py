@@ -40,6 +40,8 @@ NEEDS_URL = ("redis-list", "redis-stream")
 #: How Open MPI's mpiexec says that a rank died (its lines wrap anywhere).
 _DIED = re.compile(r"rank\s+(\d+)\s+with\s+PID\s+\d+\s+on\s+node\s+(\S+)\s+exited\s+on\s+"
                    r"signal\s+(\d+)")
+#: ... or, when a rank that lost its peer aborted first, which host the peer was on.
+_PEER = re.compile(r"Peer host:\s+(\S+)")
 
 
 @dataclass
@@ -262,12 +264,24 @@ def _read(launch: Launch, result, output: str, errors: str, code: int, spec: dic
         role = names[number] if number < len(names) else f"rank {number}"
         result.error = (f"{role} (rank {number} on {died.group(2)}) died with signal "
                         f"{died.group(3)}")
+    elif lost := _PEER.search(errors):
+        host = lost.group(1)
+        counts = launch.counts(len(names), 1 if spec["kind"] == "latency" else spec["producers"])
+        planned = [name for name, count in counts for _ in range(count)]
+        there = [f"{names[number]} (rank {number})" for number, name in enumerate(planned)
+                 if name == host or name.split(".")[0] == host.split(".")[0]]
+        result.error = (f"{there[0]} on {host} died" if len(there) == 1 else
+                        f"a rank on {host} died (one of {', '.join(there) or 'its ranks'})")
     elif failed:
         first = failed[0]
         result.error = f"{first['failed']} (rank {first['rank']} on {first['host']}) " \
                        f"failed: {first['error']}"
     else:
-        lines = [text.strip() for text in errors.splitlines() if text.strip()]
-        result.error = f"mpiexec exited with {code}: {lines[-1] if lines else 'no message'}"
+        lines = [text.strip() for text in errors.splitlines() if text.strip()
+                 and "setpgid" not in text]  # a warning of every run under a new session
+        signalled = f" (a rank was killed by signal {code - 128}; mpiexec did not say which)" \
+            if code is not None and code > 128 else ""
+        result.error = f"mpiexec exited with {code}{signalled}: " \
+                       f"{lines[-1] if lines else 'no message'}"
     result.ok = False
     return result

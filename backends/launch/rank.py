@@ -28,6 +28,9 @@ MARK = "ipc-bench-launch: "
 RESULT = 7  # the tag of a worker's result; the mpi backend's own tags start at 20
 SIOCGIFADDR = 0x8915
 POLL_SECONDS = 0.002
+#: How long a rank that lost a peer waits before it aborts the point: Open MPI then names
+#: the rank that died, not the one that noticed.
+PEER_DEATH_SECONDS = 2.0
 
 
 def address_in(network: str | None) -> str | None:
@@ -63,22 +66,28 @@ def emit(record: dict) -> None:
 def main() -> None:
     from mpi4py import MPI
     comm = MPI.COMM_WORLD
+    # An MPI error (a peer gone) is an exception here, not an abort inside MPI: the rank says
+    # what it saw, and waits a moment so that mpiexec hears first of the rank that died.
+    comm.Set_errhandler(MPI.ERRORS_RETURN)
     spec = json.loads(sys.stdin.readline()) if comm.rank == 0 else None
     spec = comm.bcast(spec, root=0)
     names = role_names(spec)
     if comm.size != len(names):
         raise SystemExit(f"ipc-bench: {comm.size} ranks for {len(names)} roles")
     me = names[comm.rank]
-    launch.enter({name: rank for rank, name in enumerate(names)})
     here = {"host": socket.gethostname(), "address": address_in(spec.get("network"))}
     deadline = time.monotonic() + spec["timeout"]
     try:
-        places = comm.gather(here, root=0)
+        places = comm.allgather(here)  # every rank knows every address (zmq-tcp binds there)
+        launch.enter({name: rank for rank, name in enumerate(names)},
+                     {rank: place["address"] for rank, place in enumerate(places)})
         if comm.rank == 0:
             emit({"result": controller(comm, MPI, spec, names, places, deadline)})
         else:
             worker(comm, spec, me, deadline)
     except BaseException as error:
+        if isinstance(error, MPI.Exception):
+            time.sleep(PEER_DEATH_SECONDS)
         emit({"failed": me, "rank": comm.rank, "host": here["host"],
               "error": f"{type(error).__name__}: {error}"})
         raise

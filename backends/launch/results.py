@@ -30,7 +30,8 @@ class LaunchedThroughputResult(_Launched, ThroughputResult):  # its fields after
 
 @dataclass
 class LaunchedLatencyResult(_Launched, LatencyResult):
-    pass
+    #: The mean round trip: what ``python -m mpi4py.bench pingpong`` reports (halved).
+    rtt_mean_us: float | None = None
 
 
 def from_json(record: dict):
@@ -78,6 +79,7 @@ def latency(spec: dict, reports: dict[str, dict]):
     result = LaunchedLatencyResult(spec["backend"], spec["size"], start_method="mpi")
     ordered = sorted(reports["pinger"]["rtts_ns"])
     result.samples = len(ordered)
+    result.rtt_mean_us = sum(ordered) / len(ordered) / 1000 if ordered else None
     for key, fraction in (("rtt_p50_us", 0.5), ("rtt_p90_us", 0.9), ("rtt_p99_us", 0.99),
                           ("rtt_p999_us", 0.999), ("rtt_max_us", 1.0)):
         setattr(result, key, percentile(ordered, fraction) / 1000)

@@ -148,8 +148,14 @@ def _check_placed(row: dict, hosts: Hosts) -> None:
     assert consumers and set(consumers) == {hosts.b}, placed
 
 
-@pytest.mark.parametrize("backend", ["mpi", "zmq-tcp"])
-@pytest.mark.parametrize("size, messages", [(64, 2000), (64 * 1024, 300)])
+needs_redis = pytest.mark.skipif(shutil.which("redis-server") is None
+                                 or importlib.util.find_spec("redis") is None,
+                                 reason="needs redis-server and redis-py")
+
+
+@pytest.mark.parametrize("backend", ["mpi", "zmq-tcp",
+                                     pytest.param("redis-list", marks=needs_redis)])
+@pytest.mark.parametrize("size, messages", [(64, 1000), (64 * 1024, 300)])
 def test_between_two_hosts_verified_and_across_the_link(hosts, backend, size, messages):
     sent = hosts.sent(hosts.a, hosts.link_a)
     result = hosts.run("-b", backend, "-s", str(size), "--messages", str(messages))
@@ -168,14 +174,20 @@ def test_between_two_hosts_verified_and_across_the_link(hosts, backend, size, me
     assert shown and f"btl_tcp_if_include {hosts.network}" in shown[0]
 
 
+@needs_redis
 def test_two_by_two_and_latency(hosts):
-    result = hosts.run("-b", "mpi,zmq-tcp", "-s", "64", "-p", "2x2", "--messages", "1000")
+    """2x2 of mpi, zmq-tcp and redis-list (its private server on the controller's address,
+    which is A's) and redis-stream, whose consumers acknowledge every message; then latency."""
+    result = hosts.run("-b", "mpi,zmq-tcp,redis-list,redis-stream", "-s", "64", "-p", "2x2",
+                       "--messages", "1000")
     assert result.returncode == 0, result.stderr
+    assert len(_rows(result)) == 4, result.stderr
     for row in _rows(result):
         assert row["status"] == "ok" and row["delivered"] == 1000, row["error"]
         _check_placed(row, hosts)
     latency = hosts.run("-b", "mpi,zmq-tcp", "-s", "64", "--latency", "--messages", "200")
     assert latency.returncode == 0, latency.stderr
+    assert len(_rows(latency)) == 2, latency.stderr
     for row in _rows(latency):
         assert row["status"] == "ok" and row["samples"] == 200, row["error"]
         assert (row["rank_hosts"]["pinger"], row["rank_hosts"]["echoer"]) == (hosts.a, hosts.b)
@@ -192,6 +204,7 @@ def test_a_skewed_clock_on_the_consumers_host_changes_no_figure(hosts):
     assert 0 < row["seconds"] < 60 and row["msgs_per_s"] > 2000 / 60, row["seconds"]
 
 
+@needs_redis
 def test_options_reach_the_ranks_off_the_command_line(hosts):
     """A backend option (here a redis URL with its password) reaches the ranks through MPI:
     it is on no command line but the user's own, neither the printed mpiexec line nor any

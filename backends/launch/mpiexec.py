@@ -34,9 +34,8 @@ from backends.launch import results
 PLACES = ("split", "same")
 #: Seconds mpiexec gets beyond a point's own timeout to start and stop its ranks.
 START_STOP_SECONDS = 20
-#: Backends that cross hosts under the launcher only with a server of the user's (their
-#: private server binds 127.0.0.1 on one host).
-NEEDS_URL = ("redis-list", "redis-stream")
+#: Backends whose private server can listen on a Unix socket, which other hosts cannot reach.
+SERVERS = ("redis-list", "redis-stream")
 #: How Open MPI's mpiexec says that a rank died (its lines wrap anywhere).
 _DIED = re.compile(r"rank\s+(\d+)\s+with\s+PID\s+\d+\s+on\s+node\s+(\S+)\s+exited\s+on\s+"
                    r"signal\s+(\d+)")
@@ -131,9 +130,9 @@ def prepare(launch: Launch, points: list[dict], latency: bool) -> None:
         backend = backends.load(point["backend"])
         if "cross-host" not in backend.capabilities:
             point["skip"] = "cannot cross hosts (no cross-host capability)"
-        elif point["backend"] in NEEDS_URL and not point["instance"].options.get("url"):
-            point["skip"] = ("crosses hosts under the launcher only with -o url= (its private "
-                             "server binds 127.0.0.1)")
+        elif point["backend"] in SERVERS and point["instance"].options.get("transport") == \
+                "unix":
+            point["skip"] = "a Unix socket does not cross hosts (transport=unix)"
         producers = 1 if latency else point["producers"]
         ranks = 3 if latency else 1 + point["producers"] + point["consumers"]
         slots = dict(launch.hosts)
@@ -246,6 +245,11 @@ def _host_name(place: dict, hosts: list[tuple[str, int | None]]) -> str:
     return place["host"]
 
 
+def _failed(record: dict) -> str:
+    return f"{record['failed']} (rank {record['rank']} on {record['host']}) failed: " \
+           f"{record['error']}"
+
+
 def _read(launch: Launch, result, output: str, errors: str, code: int, spec: dict):
     records = [json.loads(text[len(rank_program.MARK):]) for text in output.splitlines()
                if text.startswith(rank_program.MARK)]
@@ -257,13 +261,17 @@ def _read(launch: Launch, result, output: str, errors: str, code: int, spec: dic
                                for role, place in done[0]["result"]["places"].items()}
         return measured
     failed = [record for record in records if "failed" in record]
+    # The cause first: a rank that died (Open MPI names it) or raised an error of its own;
+    # then a rank that lost its peer (MPI errors, and Open MPI's "Peer host").
+    own = [record for record in failed if not record.get("mpi_error")]
     names = rank_program.role_names(spec)
-    # A rank that died is the cause; the others' errors (a peer gone) are its consequences.
     if died := _DIED.search(errors):
         number = int(died.group(1))
         role = names[number] if number < len(names) else f"rank {number}"
         result.error = (f"{role} (rank {number} on {died.group(2)}) died with signal "
                         f"{died.group(3)}")
+    elif own:
+        result.error = _failed(own[0])
     elif lost := _PEER.search(errors):
         host = lost.group(1)
         counts = launch.counts(len(names), 1 if spec["kind"] == "latency" else spec["producers"])
@@ -273,9 +281,7 @@ def _read(launch: Launch, result, output: str, errors: str, code: int, spec: dic
         result.error = (f"{there[0]} on {host} died" if len(there) == 1 else
                         f"a rank on {host} died (one of {', '.join(there) or 'its ranks'})")
     elif failed:
-        first = failed[0]
-        result.error = f"{first['failed']} (rank {first['rank']} on {first['host']}) " \
-                       f"failed: {first['error']}"
+        result.error = _failed(failed[0])
     else:
         lines = [text.strip() for text in errors.splitlines() if text.strip()
                  and "setpgid" not in text]  # a warning of every run under a new session

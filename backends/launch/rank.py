@@ -15,6 +15,7 @@ from __future__ import annotations
 import fcntl
 import ipaddress
 import json
+import pickle
 import socket
 import struct
 import sys
@@ -22,6 +23,7 @@ import time
 
 from backends import launch, registry
 from backends.launch import results, roles
+from backends.measure.processes import Helper
 
 #: The prefix of the lines the outer command reads from mpiexec's output.
 MARK = "ipc-bench-launch: "
@@ -86,9 +88,10 @@ def main() -> None:
         else:
             worker(comm, spec, me, deadline)
     except BaseException as error:
-        if isinstance(error, MPI.Exception):
+        lost_peer = isinstance(error, MPI.Exception)
+        if lost_peer:
             time.sleep(PEER_DEATH_SECONDS)
-        emit({"failed": me, "rank": comm.rank, "host": here["host"],
+        emit({"failed": me, "rank": comm.rank, "host": here["host"], "mpi_error": lost_peer,
               "error": f"{type(error).__name__}: {error}"})
         raise
 
@@ -109,9 +112,15 @@ def _open(spec: dict, names: list[str]) -> list:
 def controller(comm, MPI, spec: dict, names: list[str], places: list[dict],
                deadline: float) -> dict:
     channels = _open(spec, names)
+    # A helper the channel runs here (redis's private server): its CPU counts, as locally.
+    helpers = {name: Helper(name, process) for channel in channels
+               for name, process in channel.processes().items()}
     try:
-        comm.bcast(channels, root=0)
+        # Pickled here: mpi4py's bcast hands the root a copy of what it sends, and a copy of
+        # a channel made in its owner process releases the channel's keys when collected.
+        comm.bcast(pickle.dumps(channels), root=0)
         roles.barrier(comm, deadline, "ready")
+        started = {name: helper.cpu_seconds() for name, helper in helpers.items()}
         roles.barrier(comm, deadline, "go")
         finished = comm.Ibarrier() if spec["kind"] == "throughput" else None
         reports, pending = {}, set(range(1, comm.size))
@@ -131,21 +140,27 @@ def controller(comm, MPI, spec: dict, names: list[str], places: list[dict],
             time.sleep(POLL_SECONDS)
         if finished is not None:
             roles.wait(finished, deadline, "the last barrier")
+        helper_cpu = {name: None if started[name] is None or (end := helper.cpu_seconds())
+                      is None else max(0.0, end - started[name])
+                      for name, helper in helpers.items()}
     finally:
         for channel in channels:
             channel.close()
+        for helper in helpers.values():
+            helper.close()
     where = dict(zip(names, places, strict=True))
     if spec["kind"] == "latency":
         result = results.latency(spec, reports)
     else:
         result = results.throughput(spec, reports, {name: place["host"]
-                                                    for name, place in where.items()})
+                                                    for name, place in where.items()},
+                                    helper_cpu)
     result.mpi_library = MPI.Get_library_version().strip().splitlines()[0].split(",")[0]
     return {"record": result.to_json(), "places": where}
 
 
 def worker(comm, spec: dict, me: str, deadline: float) -> None:
-    channels = comm.bcast(None, root=0)
+    channels = pickle.loads(comm.bcast(None, root=0))
     size = spec["size"]
     if me == "pinger":
         report = roles.ping(comm, *channels, size, spec["samples"], spec["warmup"], deadline)

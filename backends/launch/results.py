@@ -54,7 +54,8 @@ def consumer_seconds(consumers: list[dict], hosts: list[str]) -> float | None:
     return max((last - first for first, last in spans.values()), default=None)
 
 
-def throughput(spec: dict, reports: dict[str, dict], hosts: dict[str, str]):
+def throughput(spec: dict, reports: dict[str, dict], hosts: dict[str, str],
+               helper_cpu_seconds: dict[str, float | None] | None = None):
     result = LaunchedThroughputResult(spec["backend"], spec["size"], spec["producers"],
                                       spec["consumers"], start_method="mpi",
                                       maxsize=spec["maxsize"])
@@ -72,7 +73,7 @@ def throughput(spec: dict, reports: dict[str, dict], hosts: dict[str, str]):
         result.seconds = seconds
         result.msgs_per_s = counted / seconds
         result.mb_per_s = result.msgs_per_s * result.size / 1e6
-    return account_cpu(result, reports, {})
+    return account_cpu(result, reports, helper_cpu_seconds or {})
 
 
 def latency(spec: dict, reports: dict[str, dict]):

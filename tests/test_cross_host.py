@@ -79,6 +79,13 @@ class Hosts:
             _ip("link", "set", link, "up", namespace=namespace)
             _ip("link", "set", "lo", "up", namespace=namespace)
 
+    def shape(self, rate_mbit: int) -> None:
+        """A link rate, both ways (tbf: netem is missing from some kernels)."""
+        for namespace, link in ((self.a, self.link_a), (self.b, self.link_b)):
+            subprocess.run(["ip", "netns", "exec", namespace, "tc", "qdisc", "add", "dev", link,
+                            "root", "tbf", "rate", f"{rate_mbit}mbit", "burst", "64kb",
+                            "latency", "50ms"], check=True, timeout=20, capture_output=True)
+
     def remove(self) -> None:
         for namespace in (self.a, self.b):  # each takes its end of the veth pair with it
             _ip("netns", "del", namespace, check=False)
@@ -172,6 +179,19 @@ def test_between_two_hosts_verified_and_across_the_link(hosts, backend, size, me
     # The command it runs is shown, with TCP held to the network between the hosts.
     shown = [line for line in result.stderr.splitlines() if "mpiexec" in line]
     assert shown and f"btl_tcp_if_include {hosts.network}" in shown[0]
+
+
+@pytest.mark.parametrize("backend", ["mpi", "zmq-tcp"])
+def test_a_limited_link_caps_the_rate(hosts, backend):
+    """At 200 Mbit/s (25 MB/s) between the hosts, 64 KiB messages go no faster: the bytes
+    took the link, not a shortcut through the one kernel both namespaces share."""
+    hosts.shape(200)
+    result = hosts.run("-b", backend, "-s", "64KiB", "--messages", "300")
+    assert result.returncode == 0, result.stderr
+    [row] = _rows(result)
+    assert row["status"] == "ok", row["error"]
+    print(f"{backend} 64 KiB through 200 Mbit/s: {row['mb_per_s']:.1f} MB/s")
+    assert 0 < row["mb_per_s"] <= 25 * 1.05, f"{row['mb_per_s']:.1f} MB/s through 25 MB/s"
 
 
 @needs_redis

@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -265,25 +266,30 @@ def test_options_reach_the_ranks_off_the_command_line(hosts):
     _check_placed(rows["redis-list"], hosts)
 
 
-def test_a_killed_rank_fails_its_point_named_and_the_next_point_runs(hosts):
+def _signal_rank(run, rank: int, signal_number: int, after: float = 4.0) -> int | None:
+    """Sends ``signal_number`` to ``rank`` of the running point, ``after`` seconds into its
+    life (past MPI's start-up: a rank killed while MPI starts is reported without its name,
+    a PMIx error, only its signal); its pid, or None if it was never seen."""
     import psutil
-    run = hosts.run("-b", "mpi", "-s", "1MiB,64", "--messages", "2000", "--timeout", "60",
-                    popen=True)
-    killed = None
     deadline = time.monotonic() + 60
-    while killed is None and time.monotonic() < deadline and run.poll() is None:
+    while time.monotonic() < deadline and run.poll() is None:
         for process in psutil.process_iter(["cmdline", "pid"]):
             try:
                 if "backends.launch.rank" in " ".join(process.info["cmdline"] or []) and \
-                        process.environ().get("OMPI_COMM_WORLD_RANK") == "2":
-                    # Into the measurement, past MPI's start-up: a rank killed while MPI
-                    # starts is reported without its name (a PMIx error), only its signal.
-                    time.sleep(max(0.0, process.create_time() + 4 - time.time()))
-                    process.kill()
-                    killed = process.pid
+                        process.environ().get("OMPI_COMM_WORLD_RANK") == str(rank):
+                    time.sleep(max(0.0, process.create_time() + after - time.time()))
+                    process.send_signal(signal_number)
+                    return process.pid
             except psutil.Error:
                 continue
         time.sleep(0.05)
+    return None
+
+
+def test_a_killed_rank_fails_its_point_named_and_the_next_point_runs(hosts):
+    run = hosts.run("-b", "mpi", "-s", "1MiB,64", "--messages", "2000", "--timeout", "60",
+                    popen=True)
+    killed = _signal_rank(run, 2, signal.SIGKILL)
     output, errors = run.communicate(timeout=120)
     assert killed is not None, "the consumer rank was never seen"
     rows = _rows(subprocess.CompletedProcess([], 0, output))
@@ -296,6 +302,23 @@ def test_a_killed_rank_fails_its_point_named_and_the_next_point_runs(hosts):
     assert f"consumer-0 (rank 2 on {hosts.b}) died with signal 9" in error or \
         f"consumer-0 (rank 2) on {hosts.b} died" in error or \
         (error.startswith("mpiexec exited with") and "producer" not in error), error
+    assert rows[1]["status"] == "ok", rows[1]["error"]
+
+
+def test_a_stopped_rank_fails_its_point_at_the_timeout_named(hosts):
+    """A consumer stopped (SIGSTOP) mid-run: the controller's deadline fails the point,
+    naming who it still waits for and where; the stopped rank is not left behind."""
+    run = hosts.run("-b", "mpi", "-s", "1MiB,64", "--messages", "2000", "--timeout", "8",
+                    popen=True)
+    started = time.monotonic()
+    stopped = _signal_rank(run, 2, signal.SIGSTOP)
+    output, errors = run.communicate(timeout=120)
+    assert stopped is not None, "the consumer rank was never seen"
+    assert time.monotonic() - started < 8 + 40, "the point outlived its timeout's bound"
+    rows = _rows(subprocess.CompletedProcess([], 0, output))
+    assert rows[0]["status"] == "failed"
+    assert "timed out after 8 s waiting for" in rows[0]["error"], rows[0]["error"]
+    assert f"consumer-0 on {hosts.b}" in rows[0]["error"], rows[0]["error"]
     assert rows[1]["status"] == "ok", rows[1]["error"]
 
 

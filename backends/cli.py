@@ -79,6 +79,22 @@ def _parser() -> argparse.ArgumentParser:
                      "(letters, digits, '.', '_', '-'; at most 40)")
     run.add_argument("--json", action="store_true", help="one JSON object per point, with "
                      "the backend's origin, the date it was measured, the commit, the label")
+    launched = run.add_argument_group("across hosts (docs/cross-host.md)")
+    launched.add_argument("--launcher", choices=["mpi"], default=None,
+                          help="run each point's workers as MPI ranks, one mpiexec per point")
+    launched.add_argument("--hosts", default=None, metavar="HOST[:SLOTS][,...]",
+                          help="the hosts mpiexec places the ranks on")
+    launched.add_argument("--place", default="split", metavar="split|same",
+                          help="split: the controller and producers on the first host, the "
+                          "consumers on the others (default); same: all on the first host")
+    launched.add_argument("--network", default=None, metavar="CIDR",
+                          help="the network the ranks reach each other on: MPI is held to TCP "
+                          "on it, and each rank's host is found by its address there")
+    launched.add_argument("--mpiexec", default=None, metavar="PATH",
+                          help="Open MPI's mpiexec (default: the one on PATH)")
+    launched.add_argument("--mpi-agent", default=None, metavar="PATH",
+                          help="the program mpiexec starts remote ranks with, in place of ssh "
+                          "(backends/launch/netns_agent.py for network namespaces)")
 
     report_parser = commands.add_parser("report", help="write the HTML/Markdown/CSV report "
                                         "from asv results")

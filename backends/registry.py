@@ -30,6 +30,7 @@ BUILTIN: dict[str, str] = {
     "redis-list": "backends.mechanisms.redis:RedisListBackend",
     "redis-stream": "backends.mechanisms.redis:RedisStreamBackend",
     "shm-ring": "backends.mechanisms.shm_ring:ShmRingBackend",
+    "mpi": "backends.mechanisms.mpi:MpiBackend",
 }
 
 _registered: dict[str, str | type[Backend]] = dict(BUILTIN)

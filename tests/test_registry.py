@@ -23,7 +23,7 @@ pytestmark = pytest.mark.timeout(60)
 
 BUILTINS = {"file-lock", "pipe", "queue", "joinable-queue", "manager-queue", "zmq-ipc",
             "zmq-tcp", "simple-queue", "unix-socket", "posix-mq", "faster-fifo", "iceoryx2",
-            "redis-list", "redis-stream", "shm-ring"}
+            "redis-list", "redis-stream", "shm-ring", "mpi"}
 PLUGIN_NAME = "echo-pipe"
 PLUGIN_MODULE = "ipc_bench_test_plugin"
 

@@ -50,7 +50,21 @@ def _backend_options(texts: list[str], names: list[str]) -> dict[str, dict[str, 
 
 
 def _plan(args) -> tuple[list[dict], dict]:
-    """Every point of the grid, checked before anything runs."""
+    """Every point of the grid, checked before anything runs; under --launcher, the points
+    it cannot run marked to be skipped (backends.launch.mpiexec)."""
+    launch = None
+    if getattr(args, "launcher", None):
+        from backends.launch import mpiexec, plan
+        plan(args.launcher)  # before the backends are chosen: mpi runs under the launcher
+        launch = mpiexec.configure(args)
+    points, options = _grid(args)
+    if launch is not None:
+        mpiexec.prepare(launch, points, args.latency)
+        options["launch"] = launch
+    return points, options
+
+
+def _grid(args) -> tuple[list[dict], dict]:
     harness = common.harness()
     names = select_backends(args.backends)
     # Made now, so that a bad option value (a malformed URL) is a usage error before any point.
@@ -148,6 +162,9 @@ def _unsupported(capabilities, producers: int, consumers: int) -> str | None:
 
 
 def _measure(point: dict, latency: bool, options: dict):
+    if "launch" in options:
+        from backends.launch import mpiexec
+        return mpiexec.measure(options["launch"], point, latency, options["timeout"])
     harness = common.harness()
     if latency:
         options = {key: value for key, value in options.items() if key != "pin"}  # unpinned

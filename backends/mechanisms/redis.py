@@ -31,6 +31,7 @@ import os
 import secrets
 import time
 
+from backends import launch
 from backends.errors import IPCBenchError, UsageError
 from backends.interface import Backend, Channel, RawLoop, Receiver, Sender, check_payload
 from backends.mechanisms import redis_server
@@ -56,8 +57,11 @@ class RedisChannel(Channel):
         self.ttl_ms = None  # keys expire only on a shared server
         self._server = self._keeper = None
         if url is None:
+            # Under the launcher, on the controller's address in --network: every host's
+            # ranks reach it there (docs/cross-host.md).
+            host = (launch.address_of(0) if launch.ranked() else None) or "127.0.0.1"
             self._server = redis_server.PrivateServer(self._private_directory("redis"),
-                                                      transport)
+                                                      transport, host)
             url, self.where = self._server.url, self._server.describe()
         else:
             self.where = f"redis server at {redis_server.redact(url)}"

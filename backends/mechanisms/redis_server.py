@@ -119,16 +119,18 @@ def connect(options: dict, name: str | None = None) -> redis.Redis:
                        single_connection_client=True, client_name=name)
 
 
-def _free_port() -> int:
+def _free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
+        probe.bind((host, 0))
         return probe.getsockname()[1]
 
 
 class PrivateServer:
     """One ``redis-server`` child process, reachable only with its random password."""
 
-    def __init__(self, directory: str, transport: str = "tcp"):
+    def __init__(self, directory: str, transport: str = "tcp", host: str = "127.0.0.1"):
+        """``host``: the address it listens on (under the launcher, the controller's
+        address in --network, which the other hosts reach)."""
         self.password = secrets.token_hex(24)
         self.process: subprocess.Popen | None = None
         log = os.path.join(directory, "redis.log")
@@ -138,10 +140,10 @@ class PrivateServer:
                 listen = f"port 0\nunixsocket {self.address}\nunixsocketperm 700\n"
                 self.url = f"unix://:{self.password}@{self.address}?db=0"
             else:
-                port = _free_port()
-                self.address = f"127.0.0.1:{port}"
-                listen = f"bind 127.0.0.1\nport {port}\n"
-                self.url = f"redis://:{self.password}@127.0.0.1:{port}/0"
+                port = _free_port(host)
+                self.address = f"{host}:{port}"
+                listen = f"bind {host}\nport {port}\n"
+                self.url = f"redis://:{self.password}@{host}:{port}/0"
             config = (f"{listen}requirepass {self.password}\nsave \"\"\nappendonly no\n"
                       f"dir {directory}\nlogfile {log}\ndatabases 1\nprotected-mode yes\n")
             self.process = subprocess.Popen(

@@ -1,7 +1,8 @@
 """zmq-ipc and zmq-tcp: ZeroMQ PUSH/PULL sockets (pyzmq), over ``ipc://`` or TCP on 127.0.0.1.
 
 Features: multi-producer, multi-consumer, fifo, bounded (``maxsize`` sets the high-water
-marks; the kernel's socket buffers come on top), cross-host (tcp). Frames of 256 KiB and more
+marks; the kernel's socket buffers come on top), cross-host (tcp, under the launcher:
+``backends.mechanisms.zeromq_launched``). Frames of 256 KiB and more
 are sent zero-copy (``copy=False``), as pyzmq's documentation advises for big messages.
 Install: ``pip install 'ipc-bench[zmq]'``.
 
@@ -31,6 +32,7 @@ try:
 except ImportError:  # the backend reports itself unavailable
     zmq = None
 
+from backends import launch
 from backends.errors import IPCBenchError
 from backends.interface import Backend, Channel, RawLoop, Receiver, Sender, check_payload
 
@@ -73,6 +75,24 @@ class ZmqChannel(Channel):
         if self.transport == "ipc":
             return self.bind_address(index)
         return f"tcp://127.0.0.1:{self._bound[index]}"
+
+    def publish_port(self, index: int, port: int) -> None:
+        """Consumer ``index`` has bound, on ``port`` (1 for ipc)."""
+        self._bound[index] = port
+
+    def acknowledge(self, producer: int, index: int) -> None:
+        """Consumer ``index`` has received producer ``producer``'s END."""
+        self._acks[producer * self.consumers + index] = 1
+
+    def wait_acknowledged(self, producer: int, deadline: float) -> list[int]:
+        """Until every consumer has acknowledged ``producer``'s END; those that have not by
+        ``deadline``."""
+        acks, first = self._acks, producer * self.consumers
+        while not all(acks[first:first + self.consumers]):
+            if time.monotonic() > deadline:
+                return [j for j in range(self.consumers) if not acks[first + j]]
+            time.sleep(0.0005)
+        return []
 
     def _sender(self, index: int) -> ZmqSender:
         return ZmqSender(self, index)
@@ -124,20 +144,15 @@ class ZmqSender(Sender):
         return None
 
     def _close(self) -> None:
-        consumers = self._channel.consumers
-        acks = self._channel._acks
-        first = self._index * consumers
         try:
             for socket in self._sockets:
                 socket.send_multipart([b"", b"%d" % self._index])
-            deadline = time.monotonic() + ACK_WAIT_SECONDS
-            while not all(acks[first:first + consumers]):
-                if time.monotonic() > deadline:
-                    missing = [j for j in range(consumers) if not acks[first + j]]
-                    raise IPCBenchError(f"consumers {missing} did not take producer "
-                                        f"{self._index}'s last messages within "
-                                        f"{ACK_WAIT_SECONDS:.0f} s")
-                time.sleep(0.0005)
+            missing = self._channel.wait_acknowledged(
+                self._index, time.monotonic() + ACK_WAIT_SECONDS)
+            if missing:
+                raise IPCBenchError(f"consumers {missing} did not take producer "
+                                    f"{self._index}'s last messages within "
+                                    f"{ACK_WAIT_SECONDS:.0f} s")
         finally:
             self._drop()
 
@@ -155,11 +170,11 @@ class ZmqReceiver(Receiver):
             self._socket.rcvhwm = channel.maxsize
         self._socket.bind(channel.bind_address(index))
         tcp = channel.transport == "tcp"
-        channel._bound[index] = int(self._socket.last_endpoint.rsplit(b":", 1)[1]) if tcp else 1
+        channel.publish_port(index, int(self._socket.last_endpoint.rsplit(b":", 1)[1])
+                             if tcp else 1)
         self._producers_left = channel.producers
-        self._acks = channel._acks
-        self._ack_offset = index
-        self._consumers = channel.consumers
+        self._acknowledge = channel.acknowledge
+        self._index = index
 
     def recv(self, timeout: float | None = None) -> bytes | None:
         socket = self._socket
@@ -170,7 +185,7 @@ class ZmqReceiver(Receiver):
             if frame or not socket.rcvmore:
                 return frame
             producer = int(socket.recv())  # END from one producer: tell it we have it all
-            self._acks[producer * self._consumers + self._ack_offset] = 1
+            self._acknowledge(producer, self._index)
             self._producers_left -= 1
         return None
 
@@ -189,7 +204,7 @@ class ZmqReceiver(Receiver):
                 del frame  # not held during the next receive (Receiver.__iter__ says why)
                 continue
             producer = int(recv())  # END from one producer, as in recv()
-            self._acks[producer * self._consumers + self._ack_offset] = 1
+            self._acknowledge(producer, self._index)
             self._producers_left -= 1
 
     def _close(self) -> None:
@@ -259,6 +274,14 @@ class ZmqIpcBackend(Backend):
 class ZmqTcpChannel(ZmqChannel):
     transport = "tcp"
 
+    def __new__(cls, *args, **kwargs):
+        # In a rank of a launched point the ends are on several hosts: ports and END
+        # acknowledgements travel over MPI instead of shared memory.
+        if cls is ZmqTcpChannel and launch.ranked():
+            from backends.mechanisms.zeromq_launched import LaunchedZmqTcpChannel
+            cls = LaunchedZmqTcpChannel
+        return super().__new__(cls)
+
 
 class ZmqTcpRawLoop(ZmqRawLoop):
     transport = "tcp"
@@ -266,6 +289,6 @@ class ZmqTcpRawLoop(ZmqRawLoop):
 
 class ZmqTcpBackend(ZmqIpcBackend):
     name = "zmq-tcp"
-    capabilities = ZmqIpcBackend.capabilities | {"cross-host"}
+    capabilities = ZmqIpcBackend.capabilities | {"cross-host"}  # under the launcher
     channel_class = ZmqTcpChannel
     raw_loop = ZmqTcpRawLoop

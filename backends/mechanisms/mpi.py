@@ -163,6 +163,7 @@ class MpiRawLoop(RawLoop):
 
 class MpiBackend(Backend):
     name = "mpi"
+    origin = "library"  # mpi4py over an MPI library (Open MPI from PyPI, or the cluster's)
     capabilities = frozenset({"multi-producer", "multi-consumer", "fifo", "cross-host"})
     channel_class = MpiChannel
     raw_loop = MpiRawLoop

@@ -16,10 +16,12 @@ def list_command(args) -> int:
             backend_class = backends.load(name)
             capabilities = sorted(backend_class.capabilities)
             max_payload_bytes = backend_class.max_payload_bytes
+            object_path = backend_class.object_paths()
         except IPCBenchError:
-            capabilities, max_payload_bytes = [], None
+            capabilities, max_payload_bytes, object_path = [], None, {}
         rows.append({"name": name, "available": reason is None, "reason": reason,
-                     "capabilities": capabilities, "max_payload_bytes": max_payload_bytes})
+                     "capabilities": capabilities, "max_payload_bytes": max_payload_bytes,
+                     "object_path": object_path})
     if args.json:
         for row in rows:
             print(json.dumps(row))
@@ -27,12 +29,17 @@ def list_command(args) -> int:
     from rich.console import Console
     from rich.table import Table
     table = Table(title="ipc-bench backends")
-    for column in ("backend", "available", "capabilities", "largest payload"):
+    for column in ("backend", "available", "capabilities", "largest payload",
+                   "objects (--codec native)"):
         table.add_column(column)
     for row in rows:
         limit = row["max_payload_bytes"]
+        paths = {kind: codecs["native"] for kind, codecs in row["object_path"].items()}
+        # one line when records and arrays take the same path, else one line per kind
+        objects = (next(iter(paths.values())) if len(set(paths.values())) == 1
+                   else "\n".join(f"{kind}: {path}" for kind, path in paths.items()))
         table.add_row(row["name"], "yes" if row["available"] else f"no: {row['reason']}",
                       ", ".join(row["capabilities"]),
-                      "no limit" if limit is None else f"{limit:,} bytes")
+                      "no limit" if limit is None else f"{limit:,} bytes", objects)
     Console().print(table)
     return 0

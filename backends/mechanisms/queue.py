@@ -16,10 +16,44 @@ from __future__ import annotations
 import queue as stdlib_queue
 import time
 
-from backends.interface import Backend, Channel, RawLoop, Receiver, Sender, check_payload
+from backends.interface import (
+    Backend,
+    Channel,
+    RawLoop,
+    Receiver,
+    Sender,
+    check_obj,
+    check_payload,
+)
 
-DONE = 0  # a producer has sent everything
-END = 1  # every producer is done and every data item has been taken
+#: The native object path of the queue family: the object itself, pickled by the mechanism.
+PUT_PATH = "put(obj): the queue pickles it (ForkingPickler, in-band)"
+
+
+
+class Marker:
+    """An end-of-stream marker: a type of its own, so that any object that is not a Marker
+    is data (``send_obj`` puts objects as they are). Unpickled as the same instance, so
+    consumers test ``item.__class__ is Marker`` and ``marker is DONE``."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __reduce__(self):
+        return _marker, (self.name,)
+
+    def __repr__(self) -> str:
+        return f"<end-of-stream marker {self.name}>"
+
+
+def _marker(name: str) -> Marker:
+    return DONE if name == "DONE" else END
+
+
+DONE = Marker("DONE")  # a producer has sent everything
+END = Marker("END")  # every producer is done and every data item has been taken
 
 
 class QueueChannel(Channel):
@@ -53,6 +87,11 @@ class QueueSender(Sender):
         check_payload(payload)
         self._put(payload)
 
+    def send_obj(self, obj: object) -> None:
+        # The object itself: the queue pickles it (once, in the feeder), as its users do.
+        check_obj(obj)
+        self._put(obj)
+
     def _close(self) -> None:
         self._put(DONE)
 
@@ -73,16 +112,20 @@ class QueueReceiver(Receiver):
                     item = self._get(True, max(0.0, deadline - time.monotonic()))
             except stdlib_queue.Empty:
                 raise TimeoutError(f"no message within {timeout} s") from None
-            if item.__class__ is bytes:
+            if item.__class__ is not Marker:
                 return item
             self._take_marker(item)
         return None
 
-    def _take_marker(self, marker: int) -> None:
+    def recv_obj(self, timeout: float | None = None) -> object | None:
+        # Whatever is not a marker is data: the object a sender put, unpickled by the queue.
+        return self.recv(timeout)
+
+    def _take_marker(self, marker: Marker) -> None:
         channel = self._channel
         finished = channel._finished
         with finished.get_lock():
-            if marker == DONE:
+            if marker is DONE:
                 finished[0] += 1
                 self._ended = finished[0] == channel.producers
             else:
@@ -124,3 +167,4 @@ class QueueBackend(Backend):
     capabilities = frozenset({"multi-producer", "multi-consumer", "fifo", "bounded"})
     channel_class = QueueChannel
     raw_loop = QueueRawLoop
+    object_path = {"records": PUT_PATH, "ndarray": PUT_PATH}

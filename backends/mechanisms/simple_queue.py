@@ -75,4 +75,4 @@ class SimpleQueueBackend(Backend):
     capabilities = frozenset({"multi-producer", "multi-consumer", "fifo"})
     channel_class = SimpleQueueChannel
     raw_loop = SimpleQueueRawLoop
-    object_path = QueueBackend.object_path
+    object_path = QueueBackend.object_path  # as queue's (docs/payloads.md)

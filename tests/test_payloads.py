@@ -76,7 +76,8 @@ def test_the_check_marks_good_objects_and_catches_altered_ones(kind, size):
 
 # --- the interface, in one process --------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["pipe", "queue", "zmq-ipc", "zmq-tcp"])
+@pytest.mark.parametrize("name", ["pipe", "queue", "zmq-ipc", "zmq-tcp", "unix-socket",
+                                  "simple-queue", "faster-fifo"])
 def test_send_obj_and_recv_obj_in_one_process(name, no_leftovers):
     import threading
     sent = [payloads.builder("ndarray", 0, 1024**2)(0), payloads.builder("records", 0, 1024)(1),

@@ -85,12 +85,12 @@ class PipeSender(Sender):
         return None
 
     def send_obj(self, obj: object) -> None:
-        # An array as two frames down one pipe, which this producer alone writes: its
-        # header, then its memory as it is (send_bytes of the buffer, no pickle, no copy).
-        # Anything else pickled (protocol 5) into one frame. A frame never starts empty.
+        # An array (from 64 KiB) as two frames down one pipe, which this producer alone
+        # writes: its header, then its memory as it is (send_bytes of the buffer, no pickle,
+        # no copy). Anything else pickled (protocol 5) into one frame, never empty.
         check_obj(obj)
         send_bytes = self._next_send()
-        if objects.plain_array(obj):
+        if objects.big_array(obj):
             send_bytes(objects.array_header(obj))
             send_bytes(memoryview(obj).cast("B"))
         else:
@@ -203,10 +203,11 @@ class PipeBackend(Backend):
     channel_class = PipeChannel
     raw_loop = PipeRawLoop
     object_path = {"records": PICKLE_PATH,
-                   "ndarray": "header, then send_bytes(array buffer); recv_bytes_into(array)"}
+                   "ndarray": "header, then send_bytes(array buffer); recv_bytes_into(array) "
+                              "(from 64 KiB; smaller: pickle 5 in one frame)"}
 
     @classmethod
     def encoded_size(cls, payload: str, obj: object) -> int:
-        if objects.plain_array(obj):
+        if objects.big_array(obj):
             return len(objects.array_header(obj)) + obj.nbytes
         return super().encoded_size(payload, obj)

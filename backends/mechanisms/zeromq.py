@@ -56,6 +56,16 @@ BIND_WAIT_SECONDS = 60.0  # how long a producer waits for a consumer to bind
 ACK_WAIT_SECONDS = 60.0  # how long a producer's close() waits for consumers to take its END
 
 
+def _pickled_frames(obj) -> list:
+    """Pickle protocol 5; an array from 64 KiB with its buffer out of band, as a frame of
+    its own (objects.OUT_OF_BAND_MIN_BYTES)."""
+    if not objects.big_array(obj):
+        return [pickle.dumps(obj, protocol=5)]
+    buffers = []
+    frames = [pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)]
+    return frames + [buffer.raw() for buffer in buffers]
+
+
 class ZmqChannel(Channel):
     transport = "ipc"
 
@@ -144,9 +154,7 @@ class ZmqSender(Sender):
         if self._channel.transport == "tcp":
             frames = objects.data_frames(obj)
         else:
-            buffers = []
-            frames = [pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)]
-            frames += [buffer.raw() for buffer in buffers]
+            frames = _pickled_frames(obj)
         if len(frames) == 1:
             sockets[self._turn].send(frames[0], copy=len(frames[0]) < ZERO_COPY_MIN_BYTES)
         else:
@@ -302,13 +310,11 @@ class ZmqIpcBackend(Backend):
     raw_loop = ZmqRawLoop
     object_path = {"records": PICKLE_PATH + " (one frame)",
                    "ndarray": "pickle 5, out-of-band buffers as extra frames of one multipart "
-                              "message (zero-copy from 256 KiB)"}
+                              "message (from 64 KiB; zero-copy from 256 KiB)"}
 
     @classmethod
     def encoded_size(cls, payload: str, obj: object) -> int:
-        buffers = []
-        head = pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
-        return len(head) + sum(buffer.raw().nbytes for buffer in buffers)
+        return sum(memoryview(frame).nbytes for frame in _pickled_frames(obj))
 
     @classmethod
     def unavailable(cls) -> str | None:

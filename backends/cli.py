@@ -51,6 +51,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--work-us", default="0", metavar="N[,N...]",
                      help="µs of CPU work per message (zlib.crc32, calibrated), after receiving "
                      "it and before taking the next (default 0)")
+    run.add_argument("--payload", default="bytes", metavar="bytes|records|ndarray",
+                     help="what each message is (comma-separated, a grid dimension): bytes "
+                     "(default); records, a list of log-event dicts of about SIZE bytes "
+                     "pickled; ndarray, a float64 array of SIZE bytes (needs numpy)")
+    run.add_argument("--codec", default="native", metavar="native|pickle",
+                     help="how objects travel (comma-separated, a grid dimension): native, "
+                     "each backend's expert path (default; ipc-bench list names it); pickle, "
+                     "pickle protocol 5 into one bytes through send() everywhere")
     run.add_argument("--work-side", choices=["consumer", "producer", "both"],
                      default="consumer", help="who does the work: consumers (default), "
                      "producers (before sending each message), or both")

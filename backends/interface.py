@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import shutil
 import subprocess
 import weakref
@@ -59,6 +60,17 @@ def check_payload(payload) -> None:
         raise PayloadError(f"payload must be bytes, not {type(payload).__name__}")
 
 
+def check_obj(obj) -> None:
+    """The first line of every ``send_obj``: None is the end of the stream, not an object."""
+    if obj is None:
+        raise UsageError("send_obj(None): None is what recv_obj() returns at the end of the "
+                         "stream; close() the sender to end it")
+
+
+#: The object path of ``--codec pickle``, and the default of ``send_obj``/``recv_obj``.
+PICKLE_PATH = "pickle 5 in-band, one bytes via send()"
+
+
 class Sender:
     """One producer's end. ``close()`` says this producer has finished.
 
@@ -83,6 +95,13 @@ class Sender:
             send(payload)
             del payload  # not held while the next one is built (see Receiver.__iter__)
 
+    def send_obj(self, obj: object) -> None:
+        """Send one object; the consumer's ``recv_obj()`` returns an equal one. The default:
+        pickle protocol 5 into one ``bytes`` through ``send()``. A backend overrides it with
+        the path its expert users take (``Backend.object_path`` names it)."""
+        check_obj(obj)
+        self.send(pickle.dumps(obj, protocol=5))
+
     def _send_is(self, own: type) -> bool:
         """Whether send() is still ``own``'s: no subclass overrides it and closing has not
         shadowed it. A backend's faster send_many(), which skips the send() call per message,
@@ -93,7 +112,7 @@ class Sender:
     def close(self) -> None:
         if self.send != _CLOSED_SEND:
             # Shadow send() on the instance: a closed sender fails fast, an open one pays nothing.
-            self.send = _CLOSED_SEND
+            self.send = self.send_obj = _CLOSED_SEND
             self._close()
 
     def _close(self) -> None:
@@ -105,7 +124,7 @@ class Sender:
 
     def _detach(self) -> None:
         if self.send != _CLOSED_SEND:
-            self.send = _CLOSED_SEND
+            self.send = self.send_obj = _CLOSED_SEND
             self._drop()
 
     def __enter__(self) -> Sender:
@@ -132,6 +151,13 @@ class Receiver:
 
     def recv(self, timeout: float | None = None) -> bytes | None:
         raise NotImplementedError(f"{type(self).__name__} must implement recv")
+
+    def recv_obj(self, timeout: float | None = None) -> object | None:
+        """The next object, ``None`` at end of stream, TimeoutError as ``recv``. The object
+        is the caller's: it stays valid after the next receive. The default unpickles what
+        ``recv()`` returns (``Sender.send_obj``'s default)."""
+        message = self.recv(timeout)
+        return None if message is None else pickle.loads(message)
 
     def __iter__(self):
         """``for message in receiver``: every message until the end of the stream. A backend
@@ -170,7 +196,7 @@ class Receiver:
 
     def close(self) -> None:
         if self.recv != _CLOSED_RECV:
-            self.recv = _CLOSED_RECV
+            self.recv = self.recv_obj = _CLOSED_RECV
             self._close()
 
     def _close(self) -> None:
@@ -358,6 +384,10 @@ class Backend:
     own_bound: ClassVar[str | None] = None
     #: A hand-written loop of the mechanism for the fidelity table, where it has one.
     raw_loop: ClassVar[type[RawLoop] | None] = None
+    #: How ``send_obj``/``recv_obj`` move an object, per payload kind (``records``,
+    #: ``ndarray``), under ``--codec native``; a kind not named takes ``PICKLE_PATH``.
+    #: ``object_paths()`` gives every kind under every codec, as ``ipc-bench list`` shows it.
+    object_path: ClassVar[dict[str, str]] = {}
     #: The options the backend takes, with their defaults (``backends.get(name, key=value)``).
     #: ``open()`` hands them to the channel class as keyword arguments.
     option_defaults: ClassVar[dict[str, object]] = {}
@@ -379,6 +409,29 @@ class Backend:
     def unavailable(cls) -> str | None:
         """None when the backend can run here, else what to install."""
         return None
+
+    @classmethod
+    def path_for(cls, payload: str, codec: str) -> str:
+        """The object path of one payload kind under one codec (``native`` or ``pickle``)."""
+        if payload == "bytes":
+            return "send()/recv()"
+        if codec == "pickle":
+            return PICKLE_PATH
+        return cls.object_path.get(payload, PICKLE_PATH)
+
+    @classmethod
+    def object_paths(cls) -> dict[str, dict[str, str]]:
+        """``{kind: {codec: path}}`` for the object kinds: what ``ipc-bench list`` shows."""
+        return {kind: {codec: cls.path_for(kind, codec) for codec in ("native", "pickle")}
+                for kind in ("records", "ndarray")}
+
+    @classmethod
+    def encoded_size(cls, payload: str, obj: object) -> int:
+        """The bytes one object of ``payload`` takes on the wire by the native path (what
+        ``send_obj`` hands the mechanism): the harness asks once per point, off the clock,
+        for ``wire_bytes`` and the ``max_payload_bytes`` check. A backend whose path differs
+        from the default overrides it."""
+        return len(pickle.dumps(obj, protocol=5))
 
     def result_notes(self) -> dict[str, object]:
         """Keys that each result of this backend adds to its JSON, about how it was measured

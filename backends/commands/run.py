@@ -16,7 +16,7 @@ import backends
 from backends import grid
 from backends.errors import UsageError
 
-from . import common
+from . import common, payloads
 from .common import PROG, positive, select_backends
 from .table import print_table, status
 
@@ -80,6 +80,9 @@ def _grid(args) -> tuple[list[dict], dict]:
     if messages is not None and messages > grid.MAX_MESSAGES:
         raise UsageError(f"--messages {messages} is above the maximum of {grid.MAX_MESSAGES:,}")
     work_levels = _work_levels(args.work_us)
+    combos = payloads.combinations(args.payload, args.codec, args.latency, sizes)
+    if work_levels != [0] and combos != [("bytes", "native")]:
+        raise UsageError("--work-us applies to --payload bytes")
     if args.latency:
         if args.maxsize is not None:
             raise UsageError("--maxsize bounds throughput points: a ping-pong holds one message")
@@ -112,8 +115,10 @@ def _grid(args) -> tuple[list[dict], dict]:
                     "maxsize": maxsize if "bounded" in capabilities or maxsize == _AUTO
                     else None,
                     "work_us": work_us, "work_side": args.work_side,
+                    "payload": payload, "codec": codec,
                     "skip": _unsupported(capabilities, producers, consumers)}
-                    for work_us in work_levels)
+                    for payload, codec in combos for work_us in work_levels)
+    payloads.warn_unpickling(names, combos)
     return points, options
 
 
@@ -174,13 +179,15 @@ def _measure(point: dict, latency: bool, options: dict):
                                       point["consumers"], messages=point["messages"],
                                       seconds=point["seconds"], maxsize=point["maxsize"],
                                       work_us=point["work_us"], work_side=point["work_side"],
+                                      payload=point["payload"], codec=point["codec"],
                                       **options)
 
 
 def _label(point: dict, latency: bool) -> str:
     procs = "" if latency else f" {point['producers']}x{point['consumers']}"
     work = f" work {point['work_us']}µs" if not latency and point["work_us"] else ""
-    return f"{point['backend']} {grid.format_size(point['size'])}{procs}{work}"
+    kind = "" if latency or point["payload"] == "bytes" else f" {point['payload']}/{point['codec']}"
+    return f"{point['backend']} {grid.format_size(point['size'])}{kind}{procs}{work}"
 
 
 def _check_label(label: str | None) -> str | None:

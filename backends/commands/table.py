@@ -33,7 +33,10 @@ def print_table(results, latency: bool, machine: dict) -> None:
     else:
         table = Table(title="throughput")
         worked = any(r.work_us for r in results)
-        columns = ("backend", "size", "PxC", *(("work µs",) if worked else ()), "messages",
+        # objects: what each message was, how it went, and what one took on the wire
+        kinds = any(getattr(r, "payload", "bytes") != "bytes" for r in results)
+        columns = ("backend", "size", *(("payload", "codec", "wire B") if kinds else ()),
+                   "PxC", *(("work µs",) if worked else ()), "messages",
                    "lost/dup/bad", "seconds", "msgs/s", "MB/s", "CPU µs/msg", "status")
     for column in columns:
         table.add_column(column, justify="left" if column in ("backend", "status") else "right")
@@ -46,7 +49,9 @@ def print_table(results, latency: bool, machine: dict) -> None:
                               "rtt_max_us")), cell)
         else:
             work = (f"{r.work_us:g} {r.work_side}",) if worked else ()
-            table.add_row(r.backend, grid.format_size(r.size), f"{r.producers}x{r.consumers}",
+            kind = (r.payload, r.codec, number(r.wire_bytes)) if kinds else ()
+            table.add_row(r.backend, grid.format_size(r.size), *kind,
+                          f"{r.producers}x{r.consumers}",
                           *work, number(r.messages),
                           "-" if r.lost is None else f"{r.lost}/{r.duplicated}/{r.corrupted}",
                           _figure(r, "seconds", 3), _figure(r, "msgs_per_s"),

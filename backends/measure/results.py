@@ -50,6 +50,13 @@ class ThroughputResult(_Status):
     work_us: float = 0
     work_side: str = "consumer"
     work_cpu_seconds: float | None = None
+    # What each message is (backends.measure.payloads): ``size`` is its nominal size, on
+    # which mb_per_s stays; ``wire_bytes`` what one took on the wire, from one sample encoded
+    # before the go; ``object_path`` how the backend moved it (Backend.path_for).
+    payload: str = "bytes"
+    codec: str = "native"
+    wire_bytes: int | None = None
+    object_path: str | None = None
 
     def to_json(self) -> dict:
         return {"kind": "throughput", **asdict(self), "status": self.status}

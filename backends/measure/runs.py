@@ -8,7 +8,7 @@ from array import array
 from backends import grid
 from backends.errors import IPCBenchError, UsageError
 from backends.interface import Backend
-from backends.measure import work, workers
+from backends.measure import objects, work, workers
 from backends.measure.check import MIN_SIZE_BYTES
 from backends.measure.point import DEFAULT_TIMEOUT_SECONDS, Point, PointFailed
 from backends.measure.results import (
@@ -72,17 +72,21 @@ class PointUnsupported(IPCBenchError):
     """A point beyond what the backend declares it can carry: not run, and not a failure."""
 
 
-def unsupported_reason(backend: Backend, size_bytes: int) -> str | None:
+def unsupported_reason(backend: Backend, size_bytes: int,
+                       wire_bytes: int | None = None) -> str | None:
     """Why ``backend`` cannot carry ``size_bytes`` messages (its ``max_payload_bytes``), or
-    None when it can."""
+    None when it can. Objects are held to what one takes on the wire (``wire_bytes``)."""
     limit = backend.max_payload_bytes
-    if limit is not None and size_bytes > limit:
-        return f"{backend.name} carries at most {limit:,} bytes a message"
+    wire = size_bytes if wire_bytes is None else wire_bytes
+    if limit is not None and wire > limit:
+        encoded = "" if wire_bytes is None else f", not {wire:,} (one object encoded)"
+        return f"{backend.name} carries at most {limit:,} bytes a message{encoded}"
     return None
 
 
-def _refuse_unsupported(backend: Backend, size_bytes: int) -> None:
-    reason = unsupported_reason(backend, size_bytes)
+def _refuse_unsupported(backend: Backend, size_bytes: int,
+                        wire_bytes: int | None = None) -> None:
+    reason = unsupported_reason(backend, size_bytes, wire_bytes)
     if reason:
         raise PointUnsupported(reason)
 
@@ -107,9 +111,13 @@ class ThroughputRun:
                  messages: int | None = None, seconds: float | None = None,
                  timeout: float = DEFAULT_TIMEOUT_SECONDS, context=None,
                  maxsize: int | str | None = AUTO, pin: str | None = None, work_us: float = 0,
-                 work_side: str = "consumer"):
+                 work_side: str = "consumer", payload: str = "bytes", codec: str = "native"):
         _check_size(size_bytes)
         _check_work(work_us, work_side)
+        if payload != "bytes":
+            objects.check_point(payload, codec, size_bytes)
+            if work_us:
+                raise UsageError("work per message applies to bytes payloads")
         if not isinstance(timeout, int | float) or not timeout > 0:
             raise UsageError(f"timeout must be a number of seconds > 0, not {timeout!r}")
         grid.check_count("producers", producers)
@@ -124,16 +132,27 @@ class ThroughputRun:
         self.result = ThroughputResult(self.point.backend.name, size_bytes, producers, consumers,
                                        start_method=self.point.context.get_start_method(),
                                        placement=self.point.placement, maxsize=maxsize,
-                                       work_us=work_us, work_side=work_side)
+                                       work_us=work_us, work_side=work_side,
+                                       payload=payload, codec=codec,
+                                       object_path=self.point.backend.path_for(payload, codec))
         # Sized here, once, so that every worker of the point does the same work.
         self.work_bytes = work.work_bytes(work_us)
+        # One object encoded now, off the clock: what crosses, and whether it fits.
+        self.result.wire_bytes = size_bytes if payload == "bytes" else objects.wire_bytes(
+            self.point.backend, payload, codec, size_bytes)
 
     def start(self) -> ThroughputRun:
-        _refuse_unsupported(self.point.backend, self.result.size)
+        _refuse_unsupported(self.point.backend, self.result.size, self._encoded())
         self.point.start(self._spawn_all)
         return self
 
+    def _encoded(self) -> int | None:
+        """The size the backend's limit is held against, where it is not ``size``."""
+        return None if self.result.payload == "bytes" else self.result.wire_bytes
+
     def _spawn_all(self) -> None:
+        if self.result.payload != "bytes":
+            return self._spawn_objects()
         channel = self.point.open(self.producers, self.consumers, self.maxsize)
         shares = _split(self.messages, self.producers) if self.messages else None
         producers_work, consumers_work = work.sides(self.result.work_side)
@@ -146,6 +165,20 @@ class ThroughputRun:
         for index in range(self.consumers):
             self.point.spawn(f"consumer-{index}", workers.consume, channel, index, self.size_bytes,
                              self.producers, expected, self.work_bytes if consumers_work else 0)
+
+    def _spawn_objects(self) -> None:
+        channel = self.point.open(self.producers, self.consumers, self.maxsize)
+        shares = _split(self.messages, self.producers) if self.messages else None
+        kind, codec = self.result.payload, self.result.codec
+        for index in range(self.producers):
+            self.point.spawn(f"producer-{index}", objects.produce, channel, index, kind, codec,
+                             self.size_bytes, shares[index] if shares else None, self.seconds,
+                             self.point.finished_event)
+        expected = max(shares) if shares else 0
+        self.point.finish_after = {f"consumer-{index}" for index in range(self.consumers)}
+        for index in range(self.consumers):
+            self.point.spawn(f"consumer-{index}", objects.consume, channel, index, kind, codec,
+                             self.size_bytes, self.producers, expected)
 
     def go(self) -> ThroughputResult:
         reports = self.point.go()
@@ -210,7 +243,8 @@ class LatencyRun:
 
 
 def _measure(run, result):
-    result.reason = unsupported_reason(run.point.backend, result.size)
+    encoded = run._encoded() if isinstance(run, ThroughputRun) else None
+    result.reason = unsupported_reason(run.point.backend, result.size, encoded)
     if result.reason:
         run.close()
         return result

@@ -30,8 +30,8 @@ except ImportError:  # the backend reports itself unavailable
 
 from backends import cleanup
 from backends.errors import PayloadError
-from backends.interface import Backend, RawLoop, Sender, check_payload
-from backends.mechanisms.queue import QueueChannel, QueueReceiver
+from backends.interface import Backend, RawLoop, Receiver, Sender, check_payload
+from backends.mechanisms.queue import DONE, END, Marker, QueueChannel, QueueReceiver
 
 DATA, MARKER = 1, 0  # priorities: the kernel delivers higher ones first
 
@@ -73,8 +73,8 @@ class _Queue:
             self._mq, self._pid = posix_ipc.MessageQueue(self.name), os.getpid()
         return self._mq
 
-    def put(self, marker: int) -> None:
-        self.mq.send(bytes([marker]), None, MARKER)
+    def put(self, marker: Marker) -> None:
+        self.mq.send(b"0" if marker is DONE else b"1", None, MARKER)
 
     def unlink(self) -> None:
         try:
@@ -129,13 +129,17 @@ class PosixMqSender(Sender):
         return None
 
     def _close(self) -> None:
-        self._queue.put(0)  # DONE, as queue's
+        self._queue.put(DONE)
 
     def _drop(self) -> None:
         self._queue.mq.close()
 
 
 class PosixMqReceiver(QueueReceiver):
+    # Data is bytes in the kernel's queue: objects are pickled into it (the default path),
+    # not put as they are (the Queue's).
+    recv_obj = Receiver.recv_obj
+
     def __init__(self, channel: PosixMqChannel):
         self._channel = channel
         self._receive = channel._queue.mq.receive
@@ -154,7 +158,7 @@ class PosixMqReceiver(QueueReceiver):
                 # and only shortens its length: each message kept would hold 8 KiB. A copy
                 # of the right size costs ~30 ns at 64 B (``%b`` makes a new bytes).
                 return b"%b" % message if len(message) <= COMPACT_BYTES else message
-            self._take_marker(message[0])
+            self._take_marker(DONE if message == b"0" else END)
         return None
 
     def __iter__(self):
@@ -169,7 +173,7 @@ class PosixMqReceiver(QueueReceiver):
                     yield b"%b" % message if len(message) <= COMPACT_BYTES else message
                     del message  # not held during the next receive (Receiver.__iter__ says why)
                 else:
-                    self._take_marker(message[0])
+                    self._take_marker(DONE if message == b"0" else END)
         yield from super().__iter__()
 
 

@@ -15,7 +15,7 @@ import time
 from multiprocessing.reduction import ForkingPickler
 
 from backends.interface import Backend, RawLoop
-from backends.mechanisms.queue import QueueChannel, QueueReceiver
+from backends.mechanisms.queue import Marker, QueueBackend, QueueChannel, QueueReceiver
 
 
 class SimpleQueueChannel(QueueChannel):
@@ -50,11 +50,10 @@ class SimpleQueueReceiver(QueueReceiver):
     def recv(self, timeout: float | None = None) -> bytes | None:
         while not self._ended:
             item = self._get() if timeout is None else self._timed_get(timeout)
-            if item.__class__ is bytes:
+            if item.__class__ is not Marker:
                 return item
             self._take_marker(item)
         return None
-
 
 class SimpleQueueRawLoop(RawLoop):
     def __init__(self, context):
@@ -77,3 +76,4 @@ class SimpleQueueBackend(Backend):
     capabilities = frozenset({"multi-producer", "multi-consumer", "fifo"})
     channel_class = SimpleQueueChannel
     raw_loop = SimpleQueueRawLoop
+    object_path = QueueBackend.object_path  # as queue's (docs/payloads.md)

@@ -14,11 +14,12 @@ capabilities say it cannot do. Every wait is bounded, and after each test no chi
 and no ``/tmp/ipc-bench-*`` or ``/dev/shm/ipc-bench-*`` path made during it may remain.
 
 The suite is split by concern, as mixins over one base of fixtures (``base``): ``delivery``
-(exactly-once), ``end_of_stream``, ``errors`` (timeouts, misuse, killed workers) and ``flow``
-(join, backpressure). A test module may combine only some of them. ``messages`` makes and
-checks payloads, ``workers`` holds the worker processes, ``runner`` starts and collects them
-(``exchange``), ``leftovers`` finds what a test left behind. For pytest's detailed assertion
-messages, call ``pytest.register_assert_rewrite("backends.testing")`` in a ``conftest.py``.
+(exactly-once), ``end_of_stream``, ``errors`` (timeouts, misuse, killed workers), ``flow``
+(join, backpressure) and ``objects`` (send_obj/recv_obj). A test module may combine only
+some of them. ``messages`` makes and checks payloads, ``workers`` holds the worker processes,
+``runner`` starts and collects them (``exchange``), ``leftovers`` finds what a test left
+behind. For pytest's detailed assertion messages, call
+``pytest.register_assert_rewrite("backends.testing")`` in a ``conftest.py``.
 """
 
 from backends.testing.base import ConformanceBase
@@ -35,10 +36,11 @@ from backends.testing.messages import (
     expected_messages,
     make_payload,
 )
+from backends.testing.objects import ObjectTests
 from backends.testing.runner import Harness, exchange, needs
 
 
-class BackendConformance(DeliveryTests, EndOfStreamTests, ErrorTests, FlowTests,
+class BackendConformance(DeliveryTests, EndOfStreamTests, ErrorTests, FlowTests, ObjectTests,
                          ConformanceBase):
     """Every conformance test; a subclass sets ``backend_name`` (or parametrizes the
     ``backend`` fixture indirectly with names) and, if the backend takes options,
@@ -46,6 +48,6 @@ class BackendConformance(DeliveryTests, EndOfStreamTests, ErrorTests, FlowTests,
 
 
 __all__ = ["HEADER", "BackendConformance", "ConformanceBase", "DeliveryTests",
-           "EndOfStreamTests", "ErrorTests", "FlowTests", "Harness", "KiB", "MiB",
+           "EndOfStreamTests", "ErrorTests", "FlowTests", "Harness", "ObjectTests", "KiB", "MiB",
            "check_delivery", "describe", "exchange", "expected_messages", "make_payload",
            "needs"]

@@ -111,7 +111,8 @@ ORIGINS = {"pipe": "stdlib", "queue": "stdlib", "joinable-queue": "stdlib",
            "simple-queue": "stdlib", "manager-queue": "stdlib", "unix-socket": "stdlib",
            "zmq-ipc": "library", "zmq-tcp": "library", "faster-fifo": "library",
            "iceoryx2": "library", "posix-mq": "library", "redis-list": "library",
-           "redis-stream": "library", "shm-ring": "reference", "file-lock": "reference"}
+           "redis-stream": "library", "shm-ring": "reference", "file-lock": "reference",
+           "mpi": "library"}
 ORIGIN_PLUGIN_MODULE = "ipc_bench_test_origins"
 ORIGIN_PLUGIN_SOURCE = '''\
 from backends.interface import Backend

@@ -76,3 +76,20 @@ class Fidelity:
 
     def track_fresh_rtt_p50_ratio(self, table, mechanism, size_bytes):
         return self._row(table, mechanism, size_bytes)["fresh_rtt_p50_ratio"]
+
+    # The interval of each harness ratio (for the median of the rounds' pair ratios) and its
+    # coverage: the report classes each ratio from them (ok, miss, inconclusive).
+    def track_throughput_ratio_low(self, table, mechanism, size_bytes):
+        return self._row(table, mechanism, size_bytes)["throughput_ratio_low"]
+
+    def track_throughput_ratio_high(self, table, mechanism, size_bytes):
+        return self._row(table, mechanism, size_bytes)["throughput_ratio_high"]
+
+    def track_rtt_p50_ratio_low(self, table, mechanism, size_bytes):
+        return self._row(table, mechanism, size_bytes)["rtt_p50_ratio_low"]
+
+    def track_rtt_p50_ratio_high(self, table, mechanism, size_bytes):
+        return self._row(table, mechanism, size_bytes)["rtt_p50_ratio_high"]
+
+    def track_interval_coverage(self, table, mechanism, size_bytes):
+        return self._row(table, mechanism, size_bytes)["interval_coverage"]

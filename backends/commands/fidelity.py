@@ -112,7 +112,7 @@ def _print_fidelity(rows: list[dict], fidelity, machine: dict) -> None:
                      "resend p50 µs", "distinct p50 µs", "ratio"))):
         for column in columns:
             table.add_column(column, justify="left" if column in ("backend", "class")
-                             else "right")
+                             else "right", no_wrap=column in ("class", "interval"))
     for row in rows:
         size = grid.format_size(row["size"])
         harness.add_row(row["mechanism"], size, str(row["messages"]),

@@ -121,6 +121,24 @@ def test_fidelity_table_opens_with_the_count_then_the_two_tables():
     assert ("  missed: " in process.stdout) == (process.returncode == 1)
 
 
+@pytest.mark.timeout(120)
+def test_the_suite_records_each_ratio_with_its_interval_and_coverage():
+    from benchmarks.bench_fidelity import Fidelity
+    row = fidelity.compare("pipe", 64, rounds=2, run_seconds=fidelity.MIN_RUN_SECONDS)
+    table, suite = {("pipe", 64): row}, Fidelity()
+    for track, key in (("throughput_ratio", "throughput_ratio"),
+                       ("rtt_p50_ratio", "rtt_p50_ratio"),
+                       ("throughput_ratio_low", "throughput_ratio_low"),
+                       ("throughput_ratio_high", "throughput_ratio_high"),
+                       ("rtt_p50_ratio_low", "rtt_p50_ratio_low"),
+                       ("rtt_p50_ratio_high", "rtt_p50_ratio_high"),
+                       ("interval_coverage", "interval_coverage")):
+        assert getattr(suite, f"track_{track}")(table, "pipe", 64) == row[key]
+    assert row["throughput_ratio_low"] == min(row["throughput_ratio_rounds"])
+    assert row["rtt_p50_ratio_high"] == max(row["rtt_p50_ratio_rounds"])
+    assert row["interval_coverage"] == 0.5  # two rounds: the extremes, 1 - 2/4
+
+
 def test_fidelity_refuses_a_backend_without_a_raw_loop():
     backends.register(_NoLoop.name, _NoLoop)
     try:

@@ -65,7 +65,7 @@ RTT_RUN_SECONDS = 0.02
 #: (the asv suite's table, 58 points of 32 runs each, took 307 s at 0.02 s a run).
 START_SECONDS = 0.145
 MIN_MESSAGES = 64
-MIN_SAMPLES = 100
+MIN_SAMPLES = 50
 PROBE_MESSAGES = 200
 PROBE_SAMPLES = 30
 LOOPS = ("same", "distinct", "harness")

@@ -470,10 +470,7 @@ class RedisListRawLoop(_RawRedis):
 
 
 class RedisStreamRawLoop(_RawRedis):
-    """XADD / XREADGROUP (READ_COUNT entries a call, as the backend reads) / XACK each, when
-    the next is asked for: a consumer acknowledges what it has handled, and an echo's reply
-    goes out first. (It acknowledged each before returning it, a server round trip inside
-    every raw round trip that ipc-bench's echo does not make: p50 ratios of 0.50-0.87.)"""
+    """XADD / XREADGROUP (READ_COUNT entries a call, as the backend reads) / XACK each."""
 
     def __init__(self, context):
         super().__init__(context)
@@ -487,17 +484,14 @@ class RedisStreamRawLoop(_RawRedis):
         client, key = self.client(), self.key
 
         batch = collections.deque()
-        handled = []  # the entry returned last, acknowledged at the next receive
 
         def receive() -> bytes:
-            if handled:
-                client.xack(key, GROUP, handled.pop())
             if not batch:
                 [[_, entries]] = client.xreadgroup(GROUP, "raw", {key: ">"}, count=READ_COUNT,
                                                    block=0)
                 batch.extend(entries)
             entry_id, fields = batch.popleft()
-            handled.append(entry_id)
+            client.xack(key, GROUP, entry_id)
             return fields[DATA_FIELD]
         return receive
 

@@ -129,8 +129,9 @@ def _print_fidelity(rows: list[dict], fidelity, machine: dict) -> None:
     console.print(harness)
     console.print(fresh)
     console.print(f"{rows[0]['rounds'] if rows else 0} interleaved rounds (order rotated each "
-                  f"round); messages and round trips per run calibrated to about "
-                  f"{rows[0]['run_seconds'] if rows else 0:g} s each, at most a suite batch; "
+                  f"round); messages per run calibrated to about "
+                  f"{rows[0]['run_seconds'] if rows else 0:g} s of sending, round trips to "
+                  f"about {fidelity.RTT_RUN_SECONDS:g} s, at most a suite batch; "
                   f"{machine['cpu_model']}, {machine['cpu_count']} cores, "
                   f"Python {machine['python']}", highlight=False)
 

@@ -120,8 +120,9 @@ def _parser() -> argparse.ArgumentParser:
     fidelity.add_argument("-s", "--sizes", default="64,1KiB,64KiB,1MiB", metavar="SIZES",
                           help="message sizes (default %(default)s)")
     fidelity.add_argument("--rounds", type=str, default=str(common.fidelity().DEFAULT_ROUNDS),
-                          metavar="N", help="interleaved runs of each loop; the ratios are of "
-                          "their medians (default %(default)s)")
+                          metavar="N", help="interleaved rounds of each loop; each ratio is "
+                          "classed ok, miss or inconclusive from an interval over the rounds' "
+                          "pair ratios; only a miss exits 1 (default %(default)s)")
     fidelity.add_argument("--run-seconds", type=str, default=None, metavar="S",
                           help="measuring time aimed at per run: messages and round trips per "
                           f"run are calibrated to it (default {common.fidelity().RUN_SECONDS:g}, "

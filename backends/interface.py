@@ -338,6 +338,13 @@ class RawLoop:
     def sender(self) -> Callable[[bytes], object]:
         raise NotImplementedError(f"{type(self).__name__} must implement sender")
 
+    def stream_sender(self) -> Callable[[bytes], object]:
+        """The send call of a producer that sends many messages in a row, where an expert
+        writes that differently from one send at a time (shm-ring publishes its index once
+        per batch; a round trip cannot wait for a batch): by default ``sender()``. The end of
+        the stream (the empty payload) flushes whatever it holds back."""
+        return self.sender()
+
     def receiver(self) -> Callable[[], bytes]:
         raise NotImplementedError(f"{type(self).__name__} must implement receiver")
 

@@ -46,6 +46,12 @@ METRICS = {
     "bench_latency.Latency.track_rtt_p99_us": "rtt_p99_us",
     "bench_fidelity.Fidelity.track_throughput_ratio": "fidelity_throughput_ratio",
     "bench_fidelity.Fidelity.track_rtt_p50_ratio": "fidelity_rtt_p50_ratio",
+    # the interval over the interleaved rounds' pair ratios (backends.fidelity_verdict)
+    "bench_fidelity.Fidelity.track_throughput_ratio_low": "fidelity_throughput_ratio_low",
+    "bench_fidelity.Fidelity.track_throughput_ratio_high": "fidelity_throughput_ratio_high",
+    "bench_fidelity.Fidelity.track_rtt_p50_ratio_low": "fidelity_rtt_p50_ratio_low",
+    "bench_fidelity.Fidelity.track_rtt_p50_ratio_high": "fidelity_rtt_p50_ratio_high",
+    "bench_fidelity.Fidelity.track_interval_coverage": "fidelity_interval_coverage",
     "bench_fidelity.Fidelity.track_fresh_throughput_ratio": "fresh_throughput_ratio",
     "bench_fidelity.Fidelity.track_fresh_rtt_p50_ratio": "fresh_rtt_p50_ratio",
     "bench_throughput.ThroughputCost.track_cpu_us_per_msg": "cpu_us_per_msg",
@@ -67,6 +73,9 @@ _KNOWN_PARAM_NAMES = {
     "bench_latency.Latency.track_rtt_p99_us": ["backend", "size_bytes"],
     "bench_fidelity.Fidelity.track_throughput_ratio": ["mechanism", "size_bytes"],
     "bench_fidelity.Fidelity.track_rtt_p50_ratio": ["mechanism", "size_bytes"],
+    **dict.fromkeys([f"bench_fidelity.Fidelity.track_{name}" for name in (
+        "throughput_ratio_low", "throughput_ratio_high", "rtt_p50_ratio_low",
+        "rtt_p50_ratio_high", "interval_coverage")], ["mechanism", "size_bytes"]),
     "bench_fidelity.Fidelity.track_fresh_throughput_ratio": ["mechanism", "size_bytes"],
     "bench_fidelity.Fidelity.track_fresh_rtt_p50_ratio": ["mechanism", "size_bytes"],
     "bench_throughput.ThroughputCost.track_cpu_us_per_msg": ["backend", "size_bytes", "procs",

@@ -26,16 +26,8 @@ from reports.detail import (
 )
 from reports.errors import ReportError
 
-# Names other modules and tests reach through reports.render: the page model and renderings,
-# the fidelity section and its constants.
-from reports.fidelity_section import (  # noqa: F401
-    _FIDELITY_METRICS,
-    FIDELITY_RTT_P50_MAX,
-    FIDELITY_THROUGHPUT_MIN,
-    FRESH_DATA_NOTABLE,
-    _fidelity,
-    _fresh_data_reading,
-)
+# Names other modules and tests reach through reports.render: the page model and renderings.
+from reports.fidelity_section import fidelity_section
 from reports.page import Bullets, Image, Section, Table, to_html, to_markdown  # noqa: F401
 from reports.provenance import (  # noqa: F401
     METRIC_NAMES,
@@ -124,7 +116,7 @@ def build_sections(frame: pd.DataFrame, current: str, baseline: str | None = Non
         scaling_section(rows, scaling_size),
         work_section(worked, throughput),
         latency_section(rows),
-        _fidelity(rows),
+        fidelity_section(rows),
     ]
     if baseline is not None:
         sections.append(comparison_section(frame, sets, current, baseline))

@@ -60,7 +60,7 @@ def test_raw_loops_deliver_every_message_and_echo_every_round_trip(name, size):
 
 
 @pytest.mark.timeout(300)
-def test_fidelity_shows_both_baselines_and_fails_only_on_the_distinct_goal():
+def test_fidelity_shows_both_baselines_and_fails_only_on_a_miss():
     process = ipc_bench("fidelity", "-b", "pipe,queue", "-s", "64", "--rounds", "1",
                         "--run-seconds", "0.02", "--json")
     rows = json_lines(process)
@@ -76,20 +76,67 @@ def test_fidelity_shows_both_baselines_and_fails_only_on_the_distinct_goal():
             row["bench_rtt_p50_us"] / row["distinct_rtt_p50_us"])
         assert row["fresh_rtt_p50_ratio"] == pytest.approx(
             row["distinct_rtt_p50_us"] / row["same_rtt_p50_us"])
-        assert row["ok"] == (row["throughput_ratio"] >= fidelity.THROUGHPUT_RATIO_MIN
-                             and row["rtt_p50_ratio"] <= fidelity.RTT_P50_RATIO_MAX)
+        # One round: its pair ratio is the ratio, and the interval that one value.
+        assert row["throughput_ratio_low"] == row["throughput_ratio_high"] == pytest.approx(
+            row["throughput_ratio"])
+        assert row["ok"] == ("miss" not in (row["throughput_class"], row["rtt_class"]))
         assert MACHINE_KEYS <= row["machine"].keys()
     assert process.returncode == (0 if all(row["ok"] for row in rows) else 1), process.stderr
 
 
 @pytest.mark.timeout(300)
-def test_fidelity_table_has_the_harness_and_the_fresh_data_tables():
+def test_fidelity_classes_each_ratio_from_its_interval_and_opens_with_the_count():
+    from backends.fidelity_verdict import classify, median_interval
+    process = ipc_bench("fidelity", "-b", "pipe", "-s", "64", "--rounds", "3", "--json")
+    [row] = json_lines(process)  # stdout: the rows only
+    summary = process.stderr.splitlines()[0]
+    classes = [row["throughput_class"], row["rtt_class"]]
+    assert summary == (f"{classes.count('ok')} of 2 within the goal, "
+                       f"{classes.count('inconclusive')} inconclusive, "
+                       f"{classes.count('miss')} missed"), process.stderr
+    for ratio, key, goal, higher in (
+            ("throughput_ratio", "throughput", fidelity.THROUGHPUT_RATIO_MIN, True),
+            ("rtt_p50_ratio", "rtt", fidelity.RTT_P50_RATIO_MAX, False)):
+        pairs = row[f"{ratio}_rounds"]
+        assert len(pairs) == 3 and all(value > 0 for value in pairs)
+        low, high, coverage = median_interval(pairs)
+        assert (row[f"{ratio}_low"], row[f"{ratio}_high"]) == (low, high)
+        assert row["interval_coverage"] == pytest.approx(coverage) == pytest.approx(0.75)
+        assert row[f"{key}_class"] == classify(low, high, goal, higher)
+        assert (row[f"{key}_cause"] is None) or row[f"{key}_class"] == "miss"
+    assert row["best_throughput_ratio"] > 0 and row["run_seconds"] == fidelity.RUN_SECONDS
+    assert process.returncode == (1 if "miss" in classes else 0), process.stderr
+
+
+@pytest.mark.timeout(300)
+def test_fidelity_table_opens_with_the_count_then_the_two_tables():
     process = ipc_bench("fidelity", "-b", "zmq-ipc" if "zmq-ipc" in RAW else "pipe",
                         "-s", "1KiB", "--rounds", "1", "--run-seconds", "0.02")
     assert process.returncode in (0, 1), process.stderr
+    first = process.stdout.splitlines()[0]
+    assert first.endswith("missed") and " of 2 within the goal, " in first, process.stdout
     assert "The harness's own cost" in process.stdout
     assert "What fresh data costs" in process.stdout
     assert ("MISSED" in process.stdout) == (process.returncode == 1)
+    assert ("  missed: " in process.stdout) == (process.returncode == 1)
+
+
+@pytest.mark.timeout(120)
+def test_the_suite_records_each_ratio_with_its_interval_and_coverage():
+    from benchmarks.bench_fidelity import Fidelity
+    row = fidelity.compare("pipe", 64, rounds=2, run_seconds=fidelity.MIN_RUN_SECONDS)
+    table, suite = {("pipe", 64): row}, Fidelity()
+    for track, key in (("throughput_ratio", "throughput_ratio"),
+                       ("rtt_p50_ratio", "rtt_p50_ratio"),
+                       ("throughput_ratio_low", "throughput_ratio_low"),
+                       ("throughput_ratio_high", "throughput_ratio_high"),
+                       ("rtt_p50_ratio_low", "rtt_p50_ratio_low"),
+                       ("rtt_p50_ratio_high", "rtt_p50_ratio_high"),
+                       ("interval_coverage", "interval_coverage")):
+        assert getattr(suite, f"track_{track}")(table, "pipe", 64) == row[key]
+    assert row["throughput_ratio_low"] == min(row["throughput_ratio_rounds"])
+    assert row["rtt_p50_ratio_high"] == max(row["rtt_p50_ratio_rounds"])
+    assert row["interval_coverage"] == 0.5  # two rounds: the extremes, 1 - 2/4
 
 
 def test_fidelity_refuses_a_backend_without_a_raw_loop():
@@ -175,23 +222,71 @@ def test_a_run_of_several_times_the_bound_stays_within_it():
 
 # --- the report -----------------------------------------------------------------------------
 
-def test_the_report_shows_the_whole_table_marks_misses_and_reads_fresh_data():
+FIDELITY_METRICS = ["fidelity_throughput_ratio", "fidelity_rtt_p50_ratio",
+                    "fresh_throughput_ratio", "fresh_rtt_p50_ratio"]
+
+
+def test_an_older_set_shows_its_ratios_without_a_class_and_reads_fresh_data():
     pd = pytest.importorskip("pandas")
     from reports import render
+    from reports.fidelity_section import fidelity_section
     values = {("pipe", 64): (0.97, 1.02, 0.95, 1.0), ("pipe", MiB): (0.72, 1.01, 1.02, 1.0),
               ("queue", 64 * 1024): (0.99, 1.20, 0.45, 1.01)}
     rows = pd.DataFrame([
         {"backend": name, "size_bytes": size, "metric": metric, "value": value}
         for (name, size), found in values.items()
-        for metric, value in zip(render._FIDELITY_METRICS, found, strict=True)])
-    section = render._fidelity(rows)
+        for metric, value in zip(FIDELITY_METRICS, found, strict=True)])
+    section = fidelity_section(rows)  # a set measured before the intervals: no classes
     table = next(block for block in section.blocks if isinstance(block, render.Table))
-    assert [row[:2] for row in table.rows] == [["pipe", "64B"], ["pipe", "1MiB"],
-                                               ["queue", "64KiB"]]
-    assert table.bold == {(1, 2), (2, 3)}  # pipe 1 MiB throughput, queue 64 KiB round trip
+    assert [row[:3] for row in table.rows] == [["pipe", "64B", "0.97"], ["pipe", "1MiB", "0.72"],
+                                               ["queue", "64KiB", "0.99"]]
+    # One ratio of medians cannot tell a miss from noise: no class is claimed, and it says so.
+    assert table.bold == set() and all(row[4] == "–" and row[7] == "–" for row in table.rows)
     text = " ".join(block for block in section.blocks if isinstance(block, str))
-    assert "pipe 1MiB (throughput)" in text and "queue 64KiB (p50 round trip)" in text
+    assert text.startswith("6 ratios, measured before ratios carried an interval")
     assert "queue (64KiB 0.45)" in text and "pipe (" not in text
+
+
+def test_the_fidelity_section_opens_with_the_count_and_lists_each_miss_with_its_cause():
+    pd = pytest.importorskip("pandas")
+    from reports import render
+    from reports.fidelity_section import fidelity_section
+    # (ratio, low, high) for throughput then round trip; fresh data; coverage.
+    values = {("pipe", 64): ((0.97, 0.93, 1.01), (1.02, 0.98, 1.05), 0.95, 1.0),
+              ("posix-mq", 64): ((0.80, 0.74, 0.86), (1.01, 0.95, 1.10), 1.2, 1.0),
+              ("queue", 1024): ((0.85, 0.62, 1.04), (1.30, 1.20, 1.41), 0.45, 1.0)}
+    rows = []
+    for (name, size), (tput, rtt, fresh_tput, fresh_rtt) in values.items():
+        for metric, found in (("fidelity_throughput_ratio", tput), ("fidelity_rtt_p50_ratio", rtt)):
+            rows += [{"backend": name, "size_bytes": size, "metric": metric + end, "value": v}
+                     for end, v in zip(("", "_low", "_high"), found, strict=True)]
+        rows += [{"backend": name, "size_bytes": size, "metric": metric, "value": v}
+                 for metric, v in (("fresh_throughput_ratio", fresh_tput),
+                                   ("fresh_rtt_p50_ratio", fresh_rtt),
+                                   ("fidelity_interval_coverage", 0.9375))]
+    section = fidelity_section(pd.DataFrame(rows))
+    texts = [block for block in section.blocks if isinstance(block, str)]
+    assert texts[0].startswith("3 of 6 within the goal, 1 inconclusive, 2 missed.")
+    assert "coverage 94%" in texts[1] and "distribution-free" in texts[1]
+    [misses] = [block for block in section.blocks if isinstance(block, render.Bullets)]
+    assert len(misses.items) == 2
+    assert misses.items[0].startswith("posix-mq 64B throughput 0.80 [0.74–0.86]: ")
+    assert "posix_ipc" in misses.items[0]  # its known cause
+    assert misses.items[1].startswith("queue 1KiB p50 round trip 1.30 [1.20–1.41]: no known")
+    table = next(block for block in section.blocks if isinstance(block, render.Table))
+    assert [row[4] for row in table.rows] == ["ok", "miss", "inconclusive"]
+    assert [row[7] for row in table.rows] == ["ok", "ok", "miss"]
+    assert table.bold == {(1, 2), (2, 5)}
+    assert "queue (1KiB 0.45)" in texts[-1]
+    # Results measured before the intervals: ratios without a class, and no count.
+    old = pd.DataFrame([row for row in rows if row["metric"] in (
+        "fidelity_throughput_ratio", "fidelity_rtt_p50_ratio")])
+    section = fidelity_section(old)
+    assert section.blocks[0].startswith("6 ratios, measured before ratios carried an interval")
+    table = next(block for block in section.blocks if isinstance(block, render.Table))
+    assert table.bold == set() and table.rows[1][2:5] == ["0.80", "–", "–"]
+    assert fidelity_section(pd.DataFrame(columns=["backend", "size_bytes", "metric",
+                                                  "value"])) is None
 
 
 @pytest.mark.parametrize("argv", [

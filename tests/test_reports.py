@@ -452,9 +452,9 @@ def test_the_report_never_imports_a_backend(tmp_path):
     assert done.returncode == 0, done.stderr
     imported = set(ast.literal_eval(done.stdout.strip().splitlines()[-1]))
     # The package's __init__ brings the interface (with the cleanup registry it uses) and the
-    # lazy registry (and settle_allocator); no backend module.
+    # lazy registry (and settle_allocator); no backend module. The fidelity verdict is pure.
     assert imported <= {"backends", "backends.allocator", "backends.cleanup", "backends.errors",
-                        "backends.grid",
+                        "backends.grid", "backends.fidelity_verdict",
                         "backends.interface", "backends.registry"}
 
 

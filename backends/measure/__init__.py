@@ -9,6 +9,7 @@ Split by role, as pyperf splits its runner and worker:
 - ``runs``: one throughput or latency point, from Python;
 - ``rounds``: repeated rounds of a grid (``ipc-bench run --rounds``): order and summary;
 - ``fidelity``: the harness against hand-written loops of each mechanism;
+- ``fidelity_verdict``: each fidelity ratio's interval and class (ok, miss, inconclusive);
 - ``machine``: the record of the machine every result carries.
 
 ``backends.harness`` keeps the public names at their historical import path.

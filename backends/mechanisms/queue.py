@@ -108,6 +108,19 @@ class QueueSender(Sender):
         else:
             self._put(pickle.dumps(obj, protocol=5))
 
+    def send_many(self, payloads) -> None:
+        # put() straight, without a send() call per message (as the pipe does), unless send()
+        # is not this one (a subclass's, or closed), which then has to see every payload.
+        if not self._send_is(QueueSender):
+            return super().send_many(payloads)
+        put = self._put
+        for payload in payloads:
+            if payload.__class__ is not bytes:
+                check_payload(payload)
+            put(payload)
+            del payload  # not held while the next one is built (Receiver.__iter__ says why)
+        return None
+
     def _close(self) -> None:
         self._put(DONE)
 
@@ -133,6 +146,21 @@ class QueueReceiver(Receiver):
                 return item
             self._take_marker(item)
         return None
+
+    def __iter__(self):
+        # get() straight, without a recv() call per message (as the pipe does), unless recv()
+        # is not this one (a subclass's, or closed), which then has to see every message.
+        if not self._recv_is(QueueReceiver):
+            yield from super().__iter__()
+            return
+        get = self._get
+        while not self._ended:
+            item = get()
+            if item.__class__ is not Marker:
+                yield item
+                del item  # not held during the next get (Receiver.__iter__ says why)
+            else:
+                self._take_marker(item)
 
     def recv_obj(self, timeout: float | None = None) -> object | None:
         # Whatever is not a marker is data: an object as it was put, or its pickle (bytes).

@@ -705,37 +705,59 @@ class ShmRingReceiver(_End, Receiver):
 
 
 class ShmRingLoop(RawLoop):
-    """The bare ring, for the fidelity table: one ring, a record per send, published at once;
-    a receive takes one record, publishes the head; spin, then sleep on the doorbells."""
+    """The bare ring, for the fidelity table, written as one would write a ring by hand: a
+    stream of records publishes the tail once per PUBLISH_EVERY records (a big record, and
+    the end of the stream, at once), a single send publishes at once (a round trip waits for
+    it); a receive takes one record and publishes the head only every quarter of the ring
+    or before it waits, so that neither side stores an index per message. Spin, then sleep
+    on the doorbells. (It published after every record on both sides, a shared cache line
+    written twice a message: the backend read 3.5 and 2.8 times its rate at 64 B and 1 KiB.)
+    """
 
     def __init__(self, context):
         super().__init__(context)
         self.channel = ShmRingChannel(1, 1, None, context)
 
     def sender(self):
+        return self._sender(1)
+
+    def stream_sender(self):
+        return self._sender(PUBLISH_EVERY)
+
+    def _sender(self, publish_every: int):
         end = self.channel.sender(0)
         ring, mm, capacity = end._rings[0], end._mm, end._capacity
+        publish = end._publish
+        unpublished = 0
 
         def send(payload: bytes) -> None:
+            nonlocal unpublished
             span = 8 + ((len(payload) + 7) & ~7)
             if ring.position + span - ring.seen > capacity:
-                end._wait_for_room(ring, span)
+                end._wait_for_room(ring, span)  # publishes what is written before it waits
             put_record(mm, ring.data, capacity, ring.position, payload)
             ring.position += span
-            end._publish(ring)
+            unpublished += 1
+            if unpublished >= publish_every or span > 4096 or not payload:
+                publish(ring)
+                unpublished = 0
         return send
 
     def receiver(self):
         end = self.channel.receiver(0)
         ring, mm, capacity = end._rings[0], end._mm, end._capacity
-        arrived = end._arrived
+        arrived, publish = end._arrived, end._publish
+        publish_at = max(8, capacity // 4)
 
         def recv() -> bytes:
             if ring.position == ring.seen and not arrived(ring, ACQUIRE):
+                if ring.position != ring.published:
+                    publish(ring)  # room for a producer that may be waiting for it
                 end._wait(lambda order: arrived(ring, order), None)
             message, span = get_record(mm, ring.data, capacity, ring.position)
             ring.position += span
-            end._publish(ring)
+            if ring.position - ring.published >= publish_at:
+                publish(ring)
             return message
         return recv
 

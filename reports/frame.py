@@ -52,8 +52,10 @@ def make_frame(rows: list[dict]) -> pd.DataFrame:
                    "msgs_per_s", "mb_per_s", "cpu_us_per_msg", *FIGURES.values()):
         frame[column] = frame[column].astype(float)
     frame["date"] = pd.to_datetime(frame["date"], utc=True)
-    frame["payload"] = frame["payload"].fillna(DEFAULT_KIND[0]).astype(object)
-    frame["codec"] = frame["codec"].fillna(DEFAULT_KIND[1]).astype(object)
+    for column, default in zip(("payload", "codec"), DEFAULT_KIND, strict=True):
+        frame[column] = frame[column].astype(object).fillna(default)
+    for column in ("launcher", "hosts", "place", "rank_hosts"):
+        frame[column] = frame[column].astype(object)
     return sort_frame(frame)
 
 
@@ -105,7 +107,7 @@ def with_kinds(frame: pd.DataFrame) -> pd.DataFrame:
         if column not in frame:
             frame = frame.assign(**{column: default})
         elif frame[column].isna().any():
-            frame = frame.assign(**{column: frame[column].fillna(default)})
+            frame = frame.assign(**{column: frame[column].astype(object).fillna(default)})
     return frame
 
 
@@ -137,6 +139,12 @@ def of_kind(frame: pd.DataFrame, kind: tuple[str, str],
     if latency:
         keep |= frame["metric"].isin(["rtt_p50_us", "rtt_p99_us"])
     return frame[keep]
+
+
+def one_kind(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame``'s rows of its main kind, and its latency rows: what a section that ranks or
+    tables backends by size and process count may show without merging two kinds."""
+    return of_kind(frame, main_kind(frame), latency=True) if not frame.empty else frame
 
 
 def is_number(value: object) -> bool:

@@ -43,9 +43,30 @@ def kind_note(rows: pd.DataFrame) -> str:
     if others:
         text += f"; {', '.join(others)}: see \"{TITLE}\""
     text += "."
+    leads = _leaders([k for k in found if k != shown], rows)
+    if leads:
+        text += " Fastest " + "; ".join(leads) + "."
     if shown != DEFAULT_KIND:
         text += " Latency is measured with bytes payloads."
     return text
+
+
+def _leaders(others: list[tuple[str, str]], rows: pd.DataFrame) -> list[str]:
+    """For each other kind: who leads at how many of its points ('for records (native codec):
+    queue at 2 of 3 points')."""
+    points = standings(rows)
+    said = []
+    for kind in others:
+        mine = [p for p in points if (p.payload, p.codec) == kind and p.ranking]
+        if not mine:
+            continue
+        leaders: dict[str, int] = {}
+        for point in mine:
+            leaders[point.ranking[0].backend] = leaders.get(point.ranking[0].backend, 0) + 1
+        ranked = sorted(leaders.items(), key=lambda item: -item[1])
+        said.append(f"for {kind_name(kind)}: " + ", ".join(
+            f"{name} at {count} of {len(mine)} points" for name, count in ranked))
+    return said
 
 
 def payload_section(rows: pd.DataFrame) -> Section | None:

@@ -113,6 +113,9 @@ def test_report_has_the_payload_kinds_section(two_kinds, tmp_path):
     page = (tmp_path / "r" / "report.md").read_text()
     assert "## Payload kinds" in page
     assert "for bytes (native codec) payloads" in page
+    leader = max((r for r in lines(two_kinds) if r["payload"] == "records"),
+                 key=lambda r: r["msgs_per_s"])["backend"]
+    assert f"Fastest for records (native codec): {leader} at 1 of 1 points." in page
     kinds_part = page.split("## Payload kinds")[1].split("\n## ")[0]
     assert "records (native codec): messages/s" in kinds_part
     assert "| size | PxC | backend | bytes | records | moves |" in kinds_part
@@ -204,3 +207,26 @@ def test_a_real_launched_run_is_read_across_hosts(tmp_path):
     assert f"across hosts {made.a},{made.b} (mpi launcher)" in page
     said = ipc_bench("recommend", "--runs", str(path), "--size", "64", "--procs", "1x1").stdout
     assert f"across hosts {made.a},{made.b}" in said
+
+
+def test_a_comparison_keeps_the_kinds_apart(two_kinds, tmp_path):
+    from reports.comparison import compare
+
+    again = write(tmp_path / "again.jsonl", lines(two_kinds))
+    frame = load_runs([two_kinds, again])
+    table = compare(frame, "runs/again.jsonl", "runs/kinds.jsonl")
+    throughput = table[table["metric"] == "msgs_per_s"]
+    assert sorted(zip(throughput["backend"], throughput["payload"], strict=True)) == [
+        ("pipe", "bytes"), ("pipe", "records"), ("queue", "bytes"), ("queue", "records")]
+    # The same lines on both sides: every ratio is exactly 1, never one kind over another.
+    assert (throughput["ratio"] == 1).all(), throughput
+
+
+def test_interpolation_refuses_two_kinds_at_once(two_kinds):
+    from reports.interpolation import estimate
+
+    frame = load_runs([two_kinds])
+    points = frame[frame["metric"] == "batch_seconds"]
+    with pytest.raises(ValueError, match="one payload kind"):
+        estimate(points, 1024, 1, 1)
+    assert len(estimate(points[points["payload"] == "records"], 1024, 1, 1).table) == 2

@@ -15,6 +15,7 @@ from collections import Counter
 import pandas as pd
 
 from backends.grid import format_size
+from reports.frame import one_kind
 from reports.page import Section, Table
 from reports.plots import num, si
 from reports.standings import (
@@ -33,7 +34,7 @@ TITLE = "The answer: fastest backends at each measured point"
 
 def answer_section(rows: pd.DataFrame, context: str = "") -> Section:
     """The answer for ``rows`` (one result set's rows); ``context`` opens it (which set)."""
-    found = standings(rows)
+    found = standings(one_kind(rows))  # one payload kind: reports.frame.main_kind
     blocks: list = [context] if context else []
     if not found:
         blocks.append("No throughput point without work per message was measured in this "

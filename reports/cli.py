@@ -101,6 +101,12 @@ def configure_recommend(parser: argparse.ArgumentParser) -> None:
                         help="only backends of these origins, comma-separated: stdlib, library, "
                              "reference, unknown (e.g. stdlib,library: what you can use without "
                              "ipc-bench's own reference mechanisms)")
+    parser.add_argument("--payload", choices=["bytes", "records", "ndarray"], default="bytes",
+                        help="rank the results of this payload kind, as measured with "
+                             "ipc-bench run --payload (default bytes)")
+    parser.add_argument("--codec", choices=["native", "pickle"], default="native",
+                        help="rank the results sent with this codec, as measured with "
+                             "ipc-bench run --codec (default native)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     _results_options(parser)
     parser.add_argument("--current", metavar="SET",
@@ -119,7 +125,8 @@ def run_recommend(args: argparse.Namespace, capabilities: Mapping[str, frozenset
     result_set = choose_sets(frame, args.current)[0]
     choice = recommend(frame, size, producers, consumers, require=args.require,
                        capabilities=capabilities, by=args.by, result_set=result_set,
-                       work_us=_work_us(args.work_us), origins=origins)
+                       work_us=_work_us(args.work_us), origins=origins,
+                       payload=args.payload, codec=args.codec)
     print(json.dumps(choice.as_dict()) if args.json else choice.text())
     return 0
 

@@ -14,11 +14,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from reports.frame import with_kinds
 from reports.results import ReportError, load_results, result_sets
 
 #: Metrics compared; every one is a time or a cost, so less is better.
 COMPARED = ("batch_seconds", "rtt_p50_us", "rtt_p99_us", "cpu_us_per_msg")
-_KEYS = ["metric", "backend", "size_bytes", "producers", "consumers", "procs"]
+#: A point: two payload kinds or codecs at one size are two points.
+_KEYS = ["metric", "backend", "payload", "codec", "size_bytes", "producers", "consumers",
+         "procs"]
 
 
 def compare(frame: pd.DataFrame, current: str, baseline: str) -> pd.DataFrame:
@@ -31,6 +34,7 @@ def compare(frame: pd.DataFrame, current: str, baseline: str) -> pd.DataFrame:
     ``not judged`` (no noise measure) or
     ``failed in current`` / ``failed in baseline``.
     """
+    frame = with_kinds(frame)
     pair = []
     for result_set in (baseline, current):
         rows = frame[(frame["result_set"] == result_set) & frame["metric"].isin(COMPARED)

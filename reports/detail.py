@@ -13,6 +13,7 @@ import pandas as pd
 from backends.grid import format_size
 from reports import plots
 from reports.comparison import compare
+from reports.frame import one_kind
 from reports.page import Bullets, Section, Table, image
 from reports.plots import num, si
 from reports.provenance import METRIC_NAMES, format_date, label
@@ -36,6 +37,7 @@ def library_margin_section(rows: pd.DataFrame) -> Section | None:
 
 def throughput_section(rows: pd.DataFrame, throughput: pd.DataFrame,
                        info: pd.Series) -> Section | None:
+    rows, throughput = one_kind(rows), one_kind(throughput)
     if throughput.empty:
         return None
     blocks: list = [image("throughput", "Throughput against message size",
@@ -73,6 +75,7 @@ def throughput_section(rows: pd.DataFrame, throughput: pd.DataFrame,
 
 def work_section(worked: pd.DataFrame, throughput: pd.DataFrame) -> Section | None:
     """Throughput with work per message, and as a fraction of the same point without."""
+    worked, throughput = one_kind(worked), one_kind(throughput)
     worked = worked[(worked["metric"] == "batch_seconds") & (worked["status"] == "ok")]
     if worked.empty:
         return None
@@ -109,6 +112,7 @@ def work_section(worked: pd.DataFrame, throughput: pd.DataFrame) -> Section | No
 
 def cost_section(throughput: pd.DataFrame) -> Section | None:
     """CPU µs per message of every throughput point: what a message costs, all processes."""
+    throughput = one_kind(throughput)
     measured = throughput[throughput["cpu_us_per_msg"].notna()]
     if measured.empty:
         return None
@@ -155,6 +159,7 @@ def scaling_section(rows: pd.DataFrame, size_bytes: int | None) -> Section | Non
 
 
 def latency_section(rows: pd.DataFrame) -> Section | None:
+    rows = one_kind(rows)
     latency = rows[rows["metric"].isin(["rtt_p50_us", "rtt_p99_us"])]
     if latency.empty:
         return None

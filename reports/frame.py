@@ -25,11 +25,17 @@ FIGURES = {"memcpy_mb_per_s": "measured_memcpy_mb_per_s"}
 COLUMNS = [
     "result_set", "machine", "cpu", "num_cpu", "ram", "os", "arch", "python", "commit", "env",
     *ENVIRONMENT.values(), *FIGURES.values(), "environment_note", "label", "placement",
-    "date", "benchmark", "metric", "unit", "backend", "origin", "size_bytes", "producers",
+    "date", "benchmark", "metric", "unit", "backend", "origin", "payload", "codec",
+    "size_bytes", "producers",
     "consumers", "procs", "work_us", "status", "reason", "value", "ci_99_a", "ci_99_b", "q_25",
     "q_75", "repeat",
     "batch_messages", "seconds", "msgs_per_s", "mb_per_s", "cpu_us_per_msg",
+    "launcher", "hosts", "place", "rank_hosts",
 ]
+#: What every row measured before payload kinds existed (and every asv set) sent.
+DEFAULT_KIND = ("bytes", "native")
+#: The order payload kinds are shown and compared in.
+PAYLOADS = ("bytes", "records", "ndarray")
 #: The columns that describe a result set as a whole (the same on each of its rows).
 SET_COLUMNS = ["result_set", "machine", "cpu", "num_cpu", "ram", "os", "arch", "python",
                "commit", "env", *ENVIRONMENT.values(), *FIGURES.values(), "environment_note",
@@ -46,12 +52,17 @@ def make_frame(rows: list[dict]) -> pd.DataFrame:
                    "msgs_per_s", "mb_per_s", "cpu_us_per_msg", *FIGURES.values()):
         frame[column] = frame[column].astype(float)
     frame["date"] = pd.to_datetime(frame["date"], utc=True)
+    for column, default in zip(("payload", "codec"), DEFAULT_KIND, strict=True):
+        frame[column] = frame[column].astype(object).fillna(default)
+    for column in ("launcher", "hosts", "place", "rank_hosts"):
+        frame[column] = frame[column].astype(object)
     return sort_frame(frame)
 
 
 def sort_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.sort_values(["date", "result_set", "metric", "backend", "size_bytes",
-                              "producers", "consumers"], kind="stable").reset_index(drop=True)
+    return frame.sort_values(["date", "result_set", "metric", "backend", "payload", "codec",
+                              "size_bytes", "producers", "consumers"],
+                             kind="stable").reset_index(drop=True)
 
 
 def combine(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -87,6 +98,53 @@ def only_set(frame: pd.DataFrame, result_set: str | None = None) -> pd.DataFrame
             return frame
         result_set = newest_set(frame)
     return frame[frame["result_set"] == result_set]
+
+
+def with_kinds(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with ``payload`` and ``codec`` everywhere (a frame made before they existed,
+    or by hand, reads as bytes/native)."""
+    for column, default in zip(("payload", "codec"), DEFAULT_KIND, strict=True):
+        if column not in frame:
+            frame = frame.assign(**{column: default})
+        elif frame[column].isna().any():
+            frame = frame.assign(**{column: frame[column].astype(object).fillna(default)})
+    return frame
+
+
+def kinds(frame: pd.DataFrame) -> list[tuple[str, str]]:
+    """The (payload, codec) pairs in ``frame``: bytes, records, ndarray (others after), native
+    before pickle."""
+    frame = with_kinds(frame)
+    pairs = set(zip(frame["payload"].astype(str), frame["codec"].astype(str), strict=True))
+    order = {name: i for i, name in enumerate(PAYLOADS)}
+    return sorted(pairs, key=lambda p: (order.get(p[0], len(order)), p[0], p[1] != "native",
+                                        p[1]))
+
+
+def main_kind(frame: pd.DataFrame) -> tuple[str, str]:
+    """The kind the answer and the detail sections show: bytes/native where its throughput
+    was measured, else the first kind with throughput (kinds' order). Latency is measured
+    with bytes only (``run --latency``)."""
+    throughput = frame[frame["metric"] == "batch_seconds"] if "metric" in frame else frame
+    found = kinds(throughput if not throughput.empty else frame)
+    return DEFAULT_KIND if DEFAULT_KIND in found or not found else found[0]
+
+
+def of_kind(frame: pd.DataFrame, kind: tuple[str, str],
+            latency: bool = False) -> pd.DataFrame:
+    """The rows of one payload kind and codec (and with ``latency``, every latency row: those
+    are bytes, whatever kind the throughput of the set is)."""
+    frame = with_kinds(frame)
+    keep = (frame["payload"] == kind[0]) & (frame["codec"] == kind[1])
+    if latency:
+        keep |= frame["metric"].isin(["rtt_p50_us", "rtt_p99_us"])
+    return frame[keep]
+
+
+def one_kind(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame``'s rows of its main kind, and its latency rows: what a section that ranks or
+    tables backends by size and process count may show without merging two kinds."""
+    return of_kind(frame, main_kind(frame), latency=True) if not frame.empty else frame
 
 
 def is_number(value: object) -> bool:

@@ -21,6 +21,7 @@ import pandas as pd
 
 from backends.grid import format_size
 from reports.errors import ReportError
+from reports.frame import with_kinds
 
 #: Tolerance of the barycentric test, in log2 units.
 _EPSILON = 1e-9
@@ -40,7 +41,11 @@ class Estimate:
 
 def estimate(points: pd.DataFrame, size_bytes: int, producers: int, consumers: int,
              work_us: float = 0) -> Estimate:
-    """msgs/s of every backend in ``points`` (ok throughput rows) at the asked workload."""
+    """msgs/s of every backend in ``points`` (ok throughput rows of one payload kind and
+    codec: reports.recommendation selects them) at the asked workload."""
+    kinds_here = with_kinds(points)[["payload", "codec"]].drop_duplicates()
+    if len(kinds_here) > 1:  # two kinds' points would be averaged into one backend's figure
+        raise ValueError("estimate() takes the points of one payload kind and codec")
     sizes = _weights_1d(sorted(int(s) for s in points["size_bytes"].unique()), size_bytes,
                         "message size", format_size, "-s", log=True)
     procs = _weights_procs(points, producers, consumers)

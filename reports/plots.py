@@ -16,6 +16,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from backends.grid import format_size
+from reports.frame import one_kind
 from reports.results import only_set
 from reports.standings import margin, standings, verdict
 
@@ -100,9 +101,12 @@ def procs_order(frame: pd.DataFrame) -> list[str]:
 
 
 def throughput_points(frame: pd.DataFrame) -> pd.DataFrame:
-    """The newest set's measured throughput points (status ok)."""
+    """The newest set's measured throughput points (status ok) of its main payload kind
+    (reports.frame.main_kind)."""
     rows = only_set(frame)
-    return rows[(rows["metric"] == "batch_seconds") & (rows["status"] == "ok")]
+    rows = rows[(rows["metric"] == "batch_seconds") & (rows["status"] == "ok")]
+    # One payload kind and codec: two kinds' points at one size are never one line.
+    return one_kind(rows)
 
 
 def _panels(panels: int, panel_height: float) -> tuple[int, Figure, list]:

@@ -22,7 +22,7 @@ import pandas as pd
 from backends.errors import did_you_mean
 from backends.grid import format_size
 from reports.errors import ReportError
-from reports.frame import only_set
+from reports.frame import kinds, of_kind, only_set
 from reports.interpolation import estimate
 from reports.origins import ORIGINS, origin_of
 from reports.plots import num, si
@@ -61,6 +61,11 @@ class Recommendation:
     #: Where a reference backend ranks first: the best backend of another origin and what the
     #: reference gains over it (backend, origin, ratio, tied, text); else None.
     installable: dict | None = None
+    #: The payload kind and codec ranked (``run --payload/--codec``).
+    payload: str = "bytes"
+    codec: str = "native"
+    #: The hosts the ranked results were measured across (``run --launcher``); None: one host.
+    hosts: str | None = None
 
     @property
     def exact(self) -> bool:
@@ -75,7 +80,10 @@ class Recommendation:
         """The ranking as a plain-text table, with the notes and the reason."""
         asked = f"{format_size(self.size_bytes)} messages, {self.producers}x{self.consumers}"
         work = f", {self.work_us:g} µs of work per message" if self.work_us else ""
-        lines = [f"Workload: {asked} (producers x consumers){work}; results: {self.result_set}"]
+        kind = "" if (self.payload, self.codec) == ("bytes", "native") \
+            else f", {self.payload} payloads ({self.codec} codec)"
+        lines = [f"Workload: {asked} (producers x consumers){kind}{work}; "
+                 f"results: {self.result_set}"]
         lines += [f"Note: {note}" for note in self.notes]
         header = f"{'rank':>4}  {'backend':<16} {'origin':<9} {'msgs/s':>9} {'MB/s':>9} " \
                  f"{'CPU µs':>9} {'p50 µs':>9} {'p99 µs':>9}"
@@ -99,7 +107,8 @@ class Recommendation:
             "work_us": self.work_us, "interpolated": not self.exact, "basis": self.basis,
             "latency_size_bytes": self.latency_size_bytes, "by": self.by,
             "result_set": self.result_set, "best": self.best, "reason": self.reason,
-            "notes": self.notes, "origins": self.origins,
+            "notes": self.notes, "origins": self.origins, "payload": self.payload,
+            "codec": self.codec, "hosts": self.hosts,
             "best_installable": self.installable,
             "ranking": [{k: (None if isinstance(v, float) and math.isnan(v) else v)
                          for k, v in row.items()}
@@ -124,7 +133,8 @@ def recommend(frame: pd.DataFrame, size_bytes: int, producers: int, consumers: i
               require: Iterable[str] = (),
               capabilities: Mapping[str, frozenset[str]] | None = None,
               by: str = "throughput", result_set: str | None = None,
-              work_us: float = 0, origins: Iterable[str] | None = None) -> Recommendation:
+              work_us: float = 0, origins: Iterable[str] | None = None,
+              payload: str = "bytes", codec: str = "native") -> Recommendation:
     """Rank the measured backends for ``size_bytes`` messages with ``producers`` x ``consumers``
     and ``work_us`` µs of work per message on each consumer.
 
@@ -133,7 +143,9 @@ def recommend(frame: pd.DataFrame, size_bytes: int, producers: int, consumers: i
     Backends lacking a ``require``d capability in ``capabilities`` are left out, and with
     ``origins`` (e.g. ``["stdlib", "library"]``) those of any other origin. Between
     measured points msgs/s is interpolated (and a note says so); raises ReportError beyond
-    them, or when nothing measured fits.
+    them, or when nothing measured fits. Only results of ``payload`` kind sent with ``codec``
+    are ranked (rows of another kind never mix in); none of them is a ReportError naming the
+    kinds measured.
     """
     if by not in ("throughput", "latency", "cpu"):
         raise ReportError(f"cannot rank by {by!r}: use throughput, latency or cpu")
@@ -144,6 +156,7 @@ def recommend(frame: pd.DataFrame, size_bytes: int, producers: int, consumers: i
     points = rows[(rows["metric"] == "batch_seconds") & (rows["status"] == "ok")]
     if points.empty:
         raise ReportError(f"no throughput results in {result_set} to recommend from")
+    points = _of_kind(points, payload, codec, result_set)
     notes: list[str] = []
     measured = sorted(points["backend"].unique())
     if wanted:
@@ -176,6 +189,7 @@ def recommend(frame: pd.DataFrame, size_bytes: int, producers: int, consumers: i
         points = points[points["backend"].isin(kept)]
 
     points = points.assign(work_us=points["work_us"].fillna(0))
+    hosts = _across(points)
     found = estimate(points, size_bytes, producers, consumers, work_us)
     at = found.table
     notes += found.notes
@@ -187,6 +201,8 @@ def recommend(frame: pd.DataFrame, size_bytes: int, producers: int, consumers: i
                      f"on these numbers as much as the mechanism")
 
     latency, latency_size = _latency(rows, set(at["backend"]), point[0])
+    if latency_size is not None and payload != "bytes":
+        notes.append("latency is measured with bytes payloads (run --latency)")
     if latency_size is None:
         notes.append("no latency results for these backends")
     elif latency_size != point[0]:
@@ -225,9 +241,30 @@ def recommend(frame: pd.DataFrame, size_bytes: int, producers: int, consumers: i
     return Recommendation(
         size_bytes=size_bytes, producers=producers, consumers=consumers,
         measured_size_bytes=point[0], measured_producers=point[1], measured_consumers=point[2],
-        ranking=ranking, reason=_reason(ranking, by, point, found.exact), result_set=result_set,
+        ranking=ranking, reason=_reason(ranking, by, point, found.exact, hosts),
+        result_set=result_set, payload=payload, codec=codec, hosts=hosts,
         by=by, latency_size_bytes=latency_size, notes=notes, work_us=work_us, basis=found.basis,
         origins=origins, installable=_installable(ranking, by))
+
+
+def _of_kind(points: pd.DataFrame, payload: str, codec: str,
+             result_set: str) -> pd.DataFrame:
+    """The throughput points of one payload kind and codec, or a ReportError naming the kinds
+    that were measured."""
+    mine = of_kind(points, (payload, codec))
+    if mine.empty:
+        measured = ", ".join(f"{p} ({c} codec)" for p, c in kinds(points))
+        raise ReportError(f"no {payload} payloads sent with the {codec} codec were measured in "
+                          f"{result_set}: it holds {measured} (see --payload, --codec)")
+    return mine
+
+
+def _across(points: pd.DataFrame) -> str | None:
+    """The hosts where every ranked point ran across hosts (``run --launcher``), else None."""
+    if "launcher" not in points or points.empty or points["launcher"].isna().any():
+        return None
+    hosts = points["hosts"].dropna().unique() if "hosts" in points else []
+    return ";".join(str(h) for h in hosts) or "several"
 
 
 def _origins(rows: pd.DataFrame):
@@ -289,9 +326,11 @@ def _latency(rows: pd.DataFrame, backends: set[str],
 
 
 def _reason(ranking: pd.DataFrame, by: str, point: tuple[int, int, int],
-            exact: bool = True) -> str:
+            exact: bool = True, hosts: str | None = None) -> str:
     top = ranking.iloc[0]
     where = f"{format_size(point[0])} messages with {point[1]}x{point[2]}"
+    if hosts is not None:
+        where += f" across hosts {hosts}"
     if not exact:
         where += " (interpolated)"
     if len(ranking) == 1:

@@ -28,6 +28,8 @@ from reports.errors import ReportError
 
 # Names other modules and tests reach through reports.render: the page model and renderings.
 from reports.fidelity_section import fidelity_section
+from reports.frame import main_kind, of_kind, with_kinds
+from reports.kinds import hosts_table, kind_note, payload_section
 from reports.page import Bullets, Image, Section, Table, to_html, to_markdown  # noqa: F401
 from reports.provenance import (  # noqa: F401
     METRIC_NAMES,
@@ -98,6 +100,15 @@ def build_sections(frame: pd.DataFrame, current: str, baseline: str | None = Non
     """The page, in reading order: the answer, the evidence, then what it rests on."""
     # Points with work per message answer another question (how a mechanism overlaps transfer
     # with an application's work): a section of their own; every other one is the mechanism's.
+    # Payload kinds (bytes, records, ndarray; native or pickle codec) are ranked apart: the
+    # answer and the detail show one kind (bytes/native unless the set has only others), the
+    # "Payload kinds" section every kind side by side (reports.kinds).
+    frame = with_kinds(frame)
+    sets = result_sets(frame)
+    mine = frame[(frame["result_set"] == current) & ~(frame["work_us"] > 0)]
+    all_kinds = mine[~mine["status"].isin(["skipped", "unsupported"])]
+    kind = main_kind(all_kinds if not all_kinds.empty else mine)
+    frame = of_kind(frame, kind, latency=True)
     worked = frame[(frame["work_us"] > 0) & (frame["result_set"] == current)]
     frame = frame[~(frame["work_us"] > 0)]
     everything = frame[frame["result_set"] == current]
@@ -105,28 +116,37 @@ def build_sections(frame: pd.DataFrame, current: str, baseline: str | None = Non
     # nor was an unsupported one (above the backend's limit): no place in the tables, only in
     # the counts and, with its reason, in "Failed, unsupported and skipped points".
     rows = everything[~everything["status"].isin(["skipped", "unsupported"])]
-    sets = result_sets(frame)
     info = sets[sets["result_set"] == current].iloc[0]
     throughput = rows[rows["metric"] == "batch_seconds"]
+    overview = " ".join(filter(None, [_overview(info, source, len(sets)), kind_note(all_kinds)]))
     sections = [
-        answer_section(rows, _overview(info, source, len(sets))),
+        answer_section(rows, overview),
+        payload_section(all_kinds),
         library_margin_section(rows),
-        throughput_section(rows, throughput, info),
+        _with_hosts(throughput_section(rows, throughput, info), rows, "batch_seconds"),
         cost_section(throughput),
         scaling_section(rows, scaling_size),
         work_section(worked, throughput),
-        latency_section(rows),
+        _with_hosts(latency_section(rows), rows, "rtt_p50_us"),
         fidelity_section(rows),
     ]
     if baseline is not None:
         sections.append(comparison_section(frame, sets, current, baseline))
-    sections += [failures_section(everything), sets_section(sets, current, baseline),
+    sections += [failures_section(mine), sets_section(sets, current, baseline),
                  data_section()]
     machine, method = machine_section(info, throughput), method_section(rows, throughput,
                                                                         everything)
     machine.folded = method.folded = True
     sections += [machine, method]
     return [section for section in sections if section is not None]
+
+
+def _with_hosts(section: Section | None, rows: pd.DataFrame, metric: str) -> Section | None:
+    """A launched set's section with where its ranks ran."""
+    table = hosts_table(rows, metric)
+    if section is not None and table is not None:
+        section.blocks.append(table)
+    return section
 
 
 def _overview(info: pd.Series, source: str | None, set_count: int) -> str:

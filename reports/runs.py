@@ -12,14 +12,20 @@ several lines carry one of these, the last line's wins.
 A file holds one JSON object a line. Lines of ``kind`` ``throughput`` and ``latency`` are read;
 lines of another kind are passed over (a later version's, or another command's); blank lines
 too. Read from a throughput line: ``backend size producers consumers ok reason error delivered
-seconds msgs_per_s mb_per_s cpu_us_per_msg work_us placement origin``, and from
+seconds msgs_per_s mb_per_s cpu_us_per_msg work_us placement origin payload codec``, and from
 ``ipc-bench run --rounds N``: ``rounds`` and ``<figure>_min``/``<figure>_max``, the interval of
 the figure over the rounds; from a latency line: ``backend size ok reason error rtt_p50_us
-rtt_p99_us`` (and their ``_min``/``_max``). A line must be a JSON object with a backend name,
+rtt_p99_us payload codec`` (and their ``_min``/``_max``). ``payload`` and ``codec`` (the
+payload kind and how it was encoded, from ``run --payload/--codec``) default to ``bytes`` and
+``native``, what every line before them measured; points of different kinds are different
+points. A line from a launched run (``run --launcher``) carries ``launcher``, ``hosts``,
+``place`` and ``rank_hosts``: they become the frame's columns of the same names (null for a
+local line; ``rank_hosts`` as "producers on H, consumers on H"), and the set's label says
+"across hosts H1,H2 (mpi launcher)". A line must be a JSON object with a backend name,
 a positive size and, for throughput, positive process counts, and a point marked ok must carry
 its figures; anything else is an error naming the file and line. A point measured twice in one
-file (the same backend, size, process counts and work) keeps its last line, and the set's
-``environment_note`` says how many lines were replaced.
+file (the same backend, payload, codec, size, process counts and work) keeps its last line,
+and the set's ``environment_note`` says how many lines were replaced.
 
 What the frame holds for a throughput line is what the asv reader holds for a batch: ``value``
 is the time the suite's batch for that size (``batch_messages``) takes at the measured rate, so
@@ -40,7 +46,7 @@ import pandas as pd
 
 from backends.grid import batch_messages
 from reports.errors import ReportError
-from reports.frame import is_number, make_frame, positive, to_int
+from reports.frame import DEFAULT_KIND, is_number, make_frame, positive, to_int
 from reports.origins import origin_of, recorded_origin
 from reports.sidecars import machine_columns
 
@@ -88,12 +94,12 @@ def _read_file(path: Path, result_set: str) -> list[dict]:
         date = _date(path, number, record.get("date"))
         if date is not None:
             newest["date"] = date if newest["date"] is None else max(newest["date"], date)
-        for key in ("label", "commit", "machine", "placement"):
+        for key in ("label", "commit", "machine", "placement", "launcher", "hosts"):
             value = record.get(key)
             if isinstance(value, (str, dict)) and value:
                 newest[key] = value
-        key = (record["kind"], record["backend"], record["size"], record.get("producers"),
-               record.get("consumers"), record.get("work_us", 0))
+        key = (record["kind"], record["backend"], *_kind(record), record["size"],
+               record.get("producers"), record.get("consumers"), record.get("work_us", 0))
         points[key] = _rows(path, number, record)
     if not lines:
         raise ReportError(f"{path} holds no result of ipc-bench run --json (no line of kind "
@@ -140,6 +146,47 @@ def _record(path: Path, number: int, line: str) -> dict | None:
     return record
 
 
+def _kind(record: dict) -> tuple[str, str]:
+    """The line's payload kind and codec; bytes/native where it names none (older lines)."""
+    return (_text(record.get("payload")) or DEFAULT_KIND[0],
+            _text(record.get("codec")) or DEFAULT_KIND[1])
+
+
+def _launched(record: dict) -> dict:
+    """The cross-host columns of a line from ``run --launcher`` (null for a local one)."""
+    launcher = _text(record.get("launcher"))
+    if launcher is None:
+        return {"launcher": None, "hosts": None, "place": None, "rank_hosts": None}
+    return {"launcher": launcher, "hosts": host_names(record.get("hosts")),
+            "place": _text(record.get("place")), "rank_hosts": _roles(record.get("rank_hosts"))}
+
+
+def host_names(hosts: object) -> str | None:
+    """``--hosts`` as given (``"a:2,b"``, or a list) as the names alone: ``"a,b"``."""
+    if isinstance(hosts, str):
+        hosts = hosts.split(",")
+    if not isinstance(hosts, list):
+        return None
+    names = [str(host).split(":")[0].strip() for host in hosts if str(host).strip()]
+    return ",".join(names) or None
+
+
+def _roles(rank_hosts: object) -> str | None:
+    """``{"producer-0": "a", "consumer-0": "b", ...}`` as "producers on a, consumers on b"
+    (the controller, which moves no message, is left out)."""
+    if not isinstance(rank_hosts, dict):
+        return None
+    by_role: dict[str, list[str]] = {}
+    for role, host in rank_hosts.items():
+        name = str(role).rsplit("-", 1)[0]
+        if name == "controller" or not isinstance(host, str):
+            continue
+        hosts = by_role.setdefault(name, [])
+        if host not in hosts:
+            hosts.append(host)
+    return ", ".join(f"{role}s on {','.join(hosts)}" for role, hosts in by_role.items()) or None
+
+
 def _status(record: dict) -> str:
     # ok and reason are what the status is made of (``--rounds`` lines recompute ok only).
     if isinstance(record.get("ok"), bool):
@@ -176,7 +223,9 @@ def _rows(path: Path, number: int, record: dict) -> list[dict]:
               "origin": recorded_origin(record.get("origin")) or origin_of(record["backend"]),
               "status": status, "reason": reason if isinstance(reason, str) else None,
               "repeat": to_int(record.get("rounds")) or 1, "producers": None,
-              "consumers": None, "procs": None, "work_us": math.nan}
+              "consumers": None, "procs": None, "work_us": math.nan,
+              **dict(zip(("payload", "codec"), _kind(record), strict=True)),
+              **_launched(record)}
     if record["kind"] == "latency":
         return [{**common, "metric": metric, "unit": "us",
                  "value": positive(record.get(metric)) or math.nan if status == "ok"
@@ -222,10 +271,22 @@ def _set_columns(path: Path, result_set: str, newest: dict,
         "env": "ipc-bench run",
         **machine_columns(machine),
         "environment_note": None,
-        "label": _text(newest.get("label")) or path.name,
+        "label": _label(path, newest),
         "placement": _text(newest.get("placement")),
         "date": modified if newest["date"] is None else newest["date"],
     }
+
+
+def _label(path: Path, newest: dict) -> str:
+    """The lines' label (else the file name), and where a launcher ran them, across which
+    hosts."""
+    label = _text(newest.get("label")) or path.name
+    launcher = _text(newest.get("launcher"))
+    if launcher is None:
+        return label
+    hosts = host_names(newest.get("hosts"))
+    where = f"across hosts {hosts}" if hosts else "across hosts"
+    return f"{label} {where} ({launcher} launcher)"
 
 
 def _text(value: object) -> str | None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from reports.frame import with_kinds
 from reports.origins import BUILTIN_ORIGINS, ORIGINS
 
 #: What a reader can install, best first: the answer names the best of these where a
@@ -77,6 +78,10 @@ class Standing:
     size_bytes: int
     procs: str
     ranking: list[Entry]
+    #: The payload kind and codec measured here (reports.frame.kinds): points of two kinds are
+    #: two points, never one ranking.
+    payload: str = "bytes"
+    codec: str = "native"
 
     def best(self, origin: str | tuple[str, ...]) -> Entry | None:
         """The fastest backend of ``origin`` (or of any of several) here."""
@@ -89,20 +94,21 @@ class Standing:
 
 def standings(points: pd.DataFrame) -> list[Standing]:
     """Every point of ``points`` (ok throughput rows of one set, no work per message), ranked:
-    smallest size first, then fewest processes."""
+    smallest size first, then fewest processes; each payload kind and codec apart."""
+    points = with_kinds(points)
     points = points[(points["metric"] == "batch_seconds") & (points["status"] == "ok")]
     if "work_us" in points:
         points = points[~(points["work_us"] > 0)]
     points = with_origins(points)
     points = points.assign(_total=points["producers"] + points["consumers"])
     found = []
-    for (size, _, _, procs), group in points.groupby(
-            ["size_bytes", "_total", "producers", "procs"], sort=True):
+    for (size, _, _, procs, payload, codec), group in points.groupby(
+            ["size_bytes", "_total", "producers", "procs", "payload", "codec"], sort=True):
         group = group.sort_values("msgs_per_s", ascending=False)
         found.append(Standing(int(size), str(procs), [
             Entry(str(row.backend), str(row.origin), float(row.msgs_per_s),
                   _number(getattr(row, "cpu_us_per_msg", math.nan)), _interval(row))
-            for row in group.itertuples()]))
+            for row in group.itertuples()], str(payload), str(codec)))
     return found
 
 

@@ -113,7 +113,9 @@ def ring_decode(view: memoryview, data: int, capacity: int, start: int, size: in
         first = capacity - start
         return pickle.loads(b"".join((view[data + start:data + capacity],
                                       view[data:data + size - first])))
-    lead = _ring_slice(view, data, capacity, start, min(size, LEAD + 4096))
+    (length,) = HEADER_LENGTH.unpack(_ring_slice(view, data, capacity, start + 1,
+                                                 HEADER_LENGTH.size))
+    lead = _ring_slice(view, data, capacity, start, min(size, LEAD + length))
     array, skip = array_of(memoryview(lead), size)
     target = memoryview(array).cast("B")
     begin, count = (start + skip) % capacity, size - skip
@@ -159,7 +161,8 @@ def sample_decode(address: int, size: int) -> object:
     is released."""
     if not size or ctypes.c_uint8.from_address(address).value != TAG:
         return pickle.loads(ctypes.string_at(address, size))
-    lead = ctypes.string_at(address, min(size, LEAD + 4096))
+    (length,) = HEADER_LENGTH.unpack(ctypes.string_at(address + 1, HEADER_LENGTH.size))
+    lead = ctypes.string_at(address, min(size, LEAD + length))
     array, skip = array_of(memoryview(lead), size)
     ctypes.memmove(array.ctypes.data, address + skip, size - skip)
     return array

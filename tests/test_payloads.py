@@ -4,6 +4,7 @@ real backends, corruption caught on the way, and ``ipc-bench run --payload/--cod
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import pickle
 import subprocess
@@ -77,7 +78,7 @@ def test_the_check_marks_good_objects_and_catches_altered_ones(kind, size):
 # --- the interface, in one process --------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["pipe", "queue", "zmq-ipc", "zmq-tcp", "unix-socket",
-                                  "simple-queue", "faster-fifo"])
+                                  "simple-queue", "faster-fifo", "shm-ring", "iceoryx2"])
 def test_send_obj_and_recv_obj_in_one_process(name, no_leftovers):
     import threading
     sent = [payloads.builder("ndarray", 0, 1024**2)(0), payloads.builder("records", 0, 1024)(1),
@@ -118,6 +119,83 @@ def test_every_backend_names_its_object_paths():
     for name in ("zmq-tcp", "redis-list", "redis-stream"):  # network: never unpickled
         native = backends.load(name).object_paths()
         assert all("never unpickled" in codecs["native"] for codecs in native.values())
+
+
+# --- shm-ring and iceoryx2: arrays straight into the ring or the loan ------------------------
+
+#: (kind, size): arrays that go out of band (1 MiB, 64 KiB) and in band (1 KiB), records.
+SHM_PLAN = [("ndarray", 1024**2), ("records", 1024), ("ndarray", 64 * 1024),
+            ("ndarray", 1024), ("records", 64 * 1024), ("ndarray", 1024**2)]
+
+
+def _shm_producer(channel, plan):
+    sender = channel.sender(0)
+    for seq, (kind, size) in enumerate(plan):
+        sender.send_obj(payloads.builder(kind, 0, size)(seq))
+    sender.close()
+
+
+def _same(got, kind, size, seq) -> bool:
+    want = payloads.builder(kind, 0, size)(seq)
+    if kind == "records":
+        return got == want
+    return (got.__class__ is numpy.ndarray and got.dtype == want.dtype
+            and got.shape == want.shape and got.tobytes() == want.tobytes())
+
+
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+@pytest.mark.parametrize("name,options", [
+    ("shm-ring", {}),
+    ("shm-ring", {"ring_bytes": "1500KiB"}),  # 1 MiB arrays across the ring's end
+    ("shm-ring", {"ring_bytes": "256KiB"}),  # larger than the ring: in pieces
+    ("iceoryx2", {}),
+])
+def test_shm_objects_across_processes(name, options, start_method, no_leftovers):
+    """Every object once, equal to what was built, all of them held until the end (each
+    stays valid after the next receive: the ring is reused under it), then end of stream."""
+    context = multiprocessing.get_context(start_method)
+    with backends.get(name, **options).open(context=context) as channel:
+        receiver = channel.receiver(0)
+        producer = context.Process(target=_shm_producer, args=(channel, SHM_PLAN))
+        producer.start()
+        try:
+            held = [receiver.recv_obj(30) for _ in SHM_PLAN]
+            assert receiver.recv_obj(30) is None
+            assert receiver.recv_obj(1) is None  # and again
+        finally:
+            producer.join(30)
+            if producer.is_alive():
+                producer.kill()
+                producer.join(5)
+        assert producer.exitcode == 0
+        for seq, (got, (kind, size)) in enumerate(zip(held, SHM_PLAN, strict=True)):
+            assert _same(got, kind, size, seq), (seq, kind, size)
+            if kind == "ndarray":  # the caller's: writable, aligned, on memory of its own
+                assert got.flags.writeable and got.flags.aligned
+        receiver.close()
+
+
+@pytest.mark.parametrize("name", ["shm-ring", "iceoryx2"])
+def test_shm_arrays_travel_as_header_and_memory(name):
+    """wire_bytes of the native path: the array's bytes and a small header, no pickle."""
+    backend = backends.load(name)
+    array = payloads.sample("ndarray", 1024**2)
+    assert 1024**2 < backend.encoded_size("ndarray", array) < 1024**2 + 64
+    records = payloads.sample("records", 1024)
+    assert backend.encoded_size("records", records) == len(pickle.dumps(records, protocol=5))
+    paths = backend.object_paths()
+    assert "straight into" in paths["ndarray"]["native"]
+    assert paths["records"]["native"] == paths["records"]["pickle"]
+
+
+def test_list_shows_the_shm_object_paths():
+    done = subprocess.run([sys.executable, "-m", "backends", "list", "--json"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": ROOT})
+    assert done.returncode == 0, done.stderr
+    rows = {row["name"]: row for row in map(json.loads, done.stdout.splitlines())}
+    assert "straight into the ring" in rows["shm-ring"]["object_path"]["ndarray"]["native"]
+    assert "straight into the loan" in rows["iceoryx2"]["object_path"]["ndarray"]["native"]
 
 
 # --- corruption on the way, caught by the harness -------------------------------------------
@@ -183,6 +261,35 @@ def test_run_verifies_objects_at_every_point():
         assert row["wire_bytes"] > 0 and row["object_path"]
         # MB/s on the nominal size, not on what crossed
         assert row["mb_per_s"] == pytest.approx(row["msgs_per_s"] * row["size"] / 1e6)
+
+
+def test_run_records_the_serialization_floor_of_object_points_only():
+    done = _run("-b", "pipe,shm-ring", "-s", "1KiB", "--payload", "bytes,records",
+                "--codec", "native,pickle", "--messages", "50", "--json")
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    floors = {}
+    for row in rows:
+        if row["payload"] == "bytes":
+            assert "serialization_msgs_per_s" not in row
+        else:
+            assert row["serialization_msgs_per_s"] > 0
+            floors.setdefault(row["codec"], set()).add(row["serialization_msgs_per_s"])
+    # one figure per kind, size and codec, the same for every backend of the run
+    assert set(floors) == {"native", "pickle"} and all(len(v) == 1 for v in floors.values())
+    # records: native is the pickle, the same work, measured once
+    assert floors["native"] == floors["pickle"]
+    table = _run("-b", "pipe", "-s", "1KiB", "--payload", "records", "--messages", "50")
+    assert table.returncode == 0, table.stderr
+    assert "serialization, one process" in table.stdout and "records 1KiB native" in table.stdout
+
+
+def test_the_floor_checks_what_it_decodes():
+    from backends.measure import serialization
+    for kind, size, codec in (("records", 1024, "pickle"), ("ndarray", 1024**2, "native")):
+        assert serialization.messages_per_s(kind, size, codec) > 0
+    got = serialization.measure([("ndarray", 1024**2, "native")], "spawn")
+    assert set(got) == {("ndarray", 1024**2, "native")} and got[("ndarray", 1024**2, "native")] > 0
 
 
 def test_codecs_are_a_grid_dimension_and_bytes_takes_one():

@@ -224,6 +224,7 @@ def run_command(args) -> int:
     rounds = None if args.rounds is None else positive(args.rounds, "--rounds", int)
     err, progress = common.progress()
     machine = common.harness().machine_info()
+    floors = _serialization_floors(points, args.latency, options)
     # what tells this run's lines apart from another result set's, with `machine` and `date`
     run_keys = {"commit": source_commit(), "label": run_label} if args.json else {}
     results, interrupted = [], False
@@ -246,7 +247,8 @@ def run_command(args) -> int:
                 measured_at = datetime.now(UTC).isoformat(timespec="seconds")
                 result = _measure(point, args.latency, options)
                 row = {**result.to_json(), **point["instance"].result_notes(),
-                       "origin": point["instance"].origin, "date": measured_at}
+                       "origin": point["instance"].origin, "date": measured_at,
+                       **_floor_key(floors, point)}
                 if rounds:
                     by_point.setdefault(id(point), []).append(row)
                 else:
@@ -273,12 +275,34 @@ def run_command(args) -> int:
                 print(json.dumps({**vars(result), **run_keys, "machine": machine}),
                       flush=True)
     if not args.json:
-        print_table(results, args.latency, machine)
+        print_table(results, args.latency, machine, floors)
     if interrupted:
         err.print(f"{PROG}: interrupted after {len(results)} of {len(points)} points",
                   highlight=False)
         return 130
     return 0 if all(result.status != "failed" for result in results) else 1
+
+
+def _serialization_floors(points: list[dict], latency: bool, options: dict) -> dict:
+    """The serialization floor of every (payload, size, codec) of the object points to be
+    run, measured once now, in one child process (backends.measure.serialization)."""
+    wanted = {(p["payload"], p["size"], p["codec"]) for p in points
+              if not latency and p.get("payload", "bytes") != "bytes" and not p.get("skip")}
+    if not wanted:
+        return {}
+    from backends.measure import serialization
+    floors = serialization.measure(wanted, options.get("context"))
+    if "error" in floors:
+        print(f"{PROG}: no serialization floor: {floors.pop('error')}", file=sys.stderr)
+    return floors
+
+
+def _floor_key(floors: dict, point: dict) -> dict:
+    """``serialization_msgs_per_s`` for an object point's row; nothing for bytes."""
+    key = (point.get("payload", "bytes"), point["size"], point.get("codec"))
+    if key[0] == "bytes" or key not in floors:
+        return {}
+    return {"serialization_msgs_per_s": round(floors[key])}
 
 
 def _rounds():

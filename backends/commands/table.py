@@ -25,7 +25,7 @@ def _figure(result, key: str, digits=0) -> str:
     return text
 
 
-def print_table(results, latency: bool, machine: dict) -> None:
+def print_table(results, latency: bool, machine: dict, floors: dict | None = None) -> None:
     from rich.table import Table
     if latency:
         table = Table(title="round-trip latency (µs)")
@@ -69,4 +69,15 @@ def print_table(results, latency: bool, machine: dict) -> None:
         placements = sorted({r.placement for r in results})
         if placements != ["none"]:
             note += f"; workers pinned: {', '.join(placements)}"
+    if floors:
+        note += "\n" + _floors_note(floors)
     console.print(note, highlight=False)
+
+
+def _floors_note(floors: dict) -> str:
+    """The serialization floor of each object kind, size and codec run: what one process
+    building, encoding, decoding and checking allows (the two sides of a channel share that
+    work, and may beat it)."""
+    items = [f"{kind} {grid.format_size(size)} {codec}: {number(rate)} msgs/s"
+             for (kind, size, codec), rate in sorted(floors.items())]
+    return "serialization, one process (build + encode + decode + check): " + "; ".join(items)

@@ -55,7 +55,17 @@ except ImportError:  # the backend reports itself unavailable
 
 from backends import cleanup
 from backends.errors import IPCBenchError
-from backends.interface import Backend, Channel, RawLoop, Receiver, Sender, check_payload
+from backends.interface import (
+    PICKLE_PATH,
+    Backend,
+    Channel,
+    RawLoop,
+    Receiver,
+    Sender,
+    check_obj,
+    check_payload,
+)
+from backends.mechanisms import shm_objects
 
 DEFAULT_DEPTH = 8  # samples a subscriber buffers per pair
 DATA, END = 0, 1  # a sample's user header
@@ -195,6 +205,25 @@ class Iceoryx2Sender(Sender):
             # consumer takes samples (or a slice passes), then send again.
             self._space.timed_wait(self._slice)
 
+    def send_obj(self, obj: object) -> None:
+        # One sample: an array (from 64 KiB) written straight from its memory into the
+        # loan after a small header (shm_objects says why not pickle's out-of-band
+        # buffers); anything else pickled into it, as send() writes a payload.
+        check_obj(obj)
+        parts, size = shm_objects.encode(obj)
+        if len(parts) == 1:
+            return self.send(parts[0])
+        publisher, ready = self._next()
+        while True:
+            sample = publisher.loan_slice_uninit(size)
+            c_uint8.from_address(sample.user_header_ptr).value = DATA
+            shm_objects.loan_write(sample.payload_ptr, parts, size)
+            if sample.assume_init().send():
+                break
+            self._space.timed_wait(self._slice)  # a full buffer: as _publish
+        ready.notify()
+        return None
+
     def _close(self) -> None:
         channel, first = self._channel, self._index * self._channel.consumers
         try:
@@ -242,24 +271,42 @@ class Iceoryx2Receiver(Receiver):
                 return message
             if not self._turns:
                 break
-            # In slices, as the producer waits for space: a wake-up lost in iceoryx2 (seen
-            # once in an asv run: producer and consumer both waiting at 64 B) costs a slice,
-            # not the point.
-            if deadline is None:
-                self._ready.timed_wait(self._slice)
-                continue
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"no message within {timeout} s")
-            self._ready.timed_wait(iox2.Duration.from_secs_f64(min(remaining, WAIT_SLICE)))
+            self._await(deadline, timeout)
         return None
 
-    def _take(self) -> bytes | None:
+    def recv_obj(self, timeout: float | None = None) -> object | None:
+        # As recv(), each sample decoded where it lies before it is released: an array's
+        # bytes copied once, into the array returned (the caller's).
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self._turns:
+            obj = self._take(shm_objects.sample_decode)
+            if obj is not None:
+                return obj
+            if not self._turns:
+                break
+            self._await(deadline, timeout)
+        return None
+
+    def _await(self, deadline: float | None, timeout: float | None) -> None:
+        """Nothing to take: wait for a producer's ready event, or raise at the deadline."""
+        # In slices, as the producer waits for space: a wake-up lost in iceoryx2 (seen
+        # once in an asv run: producer and consumer both waiting at 64 B) costs a slice,
+        # not the point.
+        if deadline is None:
+            self._ready.timed_wait(self._slice)
+            return
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"no message within {timeout} s")
+        self._ready.timed_wait(iox2.Duration.from_secs_f64(min(remaining, WAIT_SLICE)))
+
+    def _take(self, decode=ctypes.string_at) -> bytes | None:
         """The next sample of the next subscriber that has one, copied out and released at
         once (as iceoryx2's own subscribers do), so that the copies are made one at a time
         into memory just freed: copying every waiting sample out at once held up to
         ``maxsize`` of them in fresh memory, and a 64 KiB point ran at a fifth of the raw
-        loop's rate. None if no subscriber had one."""
+        loop's rate. None if no subscriber had one. ``decode(address, size)`` makes the
+        message of the sample's payload: a copy into ``bytes``, or an object."""
         turns = self._turns
         looked = 0
         while looked < len(turns):
@@ -271,7 +318,7 @@ class Iceoryx2Receiver(Receiver):
                 continue
             if c_uint8.from_address(sample.user_header_ptr).value == DATA:
                 payload = sample.payload()  # a view of the shared memory, no copy
-                message = ctypes.string_at(payload.data_ptr, payload.number_of_elements)
+                message = decode(payload.data_ptr, payload.number_of_elements)
                 sample.delete()
                 self._space[producer].notify()
                 return message
@@ -367,6 +414,12 @@ class Iceoryx2Backend(Backend):
     own_bound = "a subscriber buffer of 8 samples per producer/consumer pair"
     channel_class = Iceoryx2Channel
     raw_loop = Iceoryx2RawLoop
+    object_path = {"records": PICKLE_PATH,
+                   "ndarray": shm_objects.ARRAY_PATH.format(where="the loan")}
+
+    @classmethod
+    def encoded_size(cls, payload: str, obj: object) -> int:
+        return shm_objects.encoded_size(obj)
 
     @classmethod
     def unavailable(cls) -> str | None:

@@ -164,9 +164,10 @@ def _references(found: list[Standing]) -> list[str]:
 def _how_to_read(found: list[Standing]) -> str:
     judged = any(verdict(a, b) != "not judged" for point in found
                  for a, b in zip(point.ranking, point.ranking[1:], strict=False))
-    noise = ("A margin's verdict: \"tied\" where the two backends' 99% confidence intervals "
-             "(asv's, of the batch time; else min to max over the rounds) overlap, \"faster\" "
-             "where they do not.")
+    noise = ("A margin's verdict: \"tied\" where the two backends' spreads overlap, "
+             "\"faster\" where they do not; the spread is the interquartile range of asv's "
+             "samples of the batch time (3 a point: a rough guide, not a confidence interval), "
+             "else min to max over the rounds of ipc-bench run --rounds.")
     if not judged:
         noise += (" These results carry no interval (one sample per point, a quick run), so no "
                   "margin is judged: small ones may be noise.")

@@ -2,9 +2,10 @@
 
 Shared by the answer-first section (reports.answer) and its plot (reports.plots): one place
 decides what "faster" and "tied" mean. A verdict comes from the intervals the frame carries,
-never from two medians alone: asv's 99% confidence interval of the batch time
-(``ci_99_a``/``ci_99_b``), or, for frames that carry them instead, ``min``/``max`` of the batch
-time over the rounds. Two points whose intervals overlap are tied; without an interval (one
+never from two medians alone: the interquartile range of asv's samples of the batch time
+(``q_25``/``q_75``, 3 samples a point in the suite), else asv's 99% confidence interval
+(``ci_99_a``/``ci_99_b``), or, for frames that carry them instead, ``min``/``max`` of the
+batch time over the rounds. Two points whose intervals overlap are tied; without an interval (one
 sample, ``asv run --quick``) the margin is shown but not judged.
 
 Where a backend comes from is the frame's ``origin`` column, recorded with the results; older
@@ -112,12 +113,23 @@ def standings(points: pd.DataFrame) -> list[Standing]:
     return found
 
 
+#: Samples from which a point's interquartile range says something (asv's suite takes 3).
+IQR_MIN_SAMPLES = 3
+
+
 def _interval(row) -> tuple[float, float] | None:
-    """Messages per second over the batch time's interval: asv's 99% interval, else min/max."""
+    """Messages per second over the batch time's spread: the interquartile range of asv's
+    samples where there are IQR_MIN_SAMPLES or more, else asv's 99% interval, else min/max
+    over the rounds (``run --rounds``). asv's 99% interval from 3 samples is a t interval
+    nine standard errors wide: it called a 2.8x margin "tied" at every point of a suite."""
     messages = getattr(row, "batch_messages", math.nan)
     if pd.isna(messages):
         return None
-    for low_name, high_name in (("ci_99_a", "ci_99_b"), ("min", "max")):
+    repeat = _number(getattr(row, "repeat", math.nan))
+    names = [("ci_99_a", "ci_99_b"), ("min", "max")]
+    if repeat >= IQR_MIN_SAMPLES:
+        names.insert(0, ("q_25", "q_75"))
+    for low_name, high_name in names:
         low, high = getattr(row, low_name, math.nan), getattr(row, high_name, math.nan)
         if pd.isna(low) or pd.isna(high) or not (math.isfinite(low) and math.isfinite(high)):
             continue

@@ -63,12 +63,3 @@ def console():
 
 def number(value, digits=0) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
-
-
-def _figure(result, key: str, digits=0) -> str:
-    """A figure; with --rounds, the median and the min-max over the rounds."""
-    text = number(getattr(result, key), digits)
-    low, high = getattr(result, f"{key}_min", None), getattr(result, f"{key}_max", None)
-    if low is not None and high is not None:
-        text += f" ({number(low, digits)}-{number(high, digits)})"
-    return text

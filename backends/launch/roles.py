@@ -11,10 +11,9 @@ a core from the ranks being measured.
 from __future__ import annotations
 
 import time
-from array import array
 
 from backends.measure.check import HEADER, KEEP_MAX_BYTES, Check, Kept, body
-from backends.measure.workers import CLOCK_EVERY, KEEP_TOTAL_BYTES
+from backends.measure.workers import CLOCK_EVERY, KEEP_TOTAL_BYTES, round_trips
 
 #: The longest sleep between two tests of a pending MPI request; the first ones are shorter,
 #: so that a go is seen within about this long.
@@ -121,29 +120,11 @@ def consume(comm, channel, index: int, size_bytes: int, producers: int, expected
 
 def ping(comm, ping_channel, pong_channel, size_bytes: int, samples: int, warmup: int,
          deadline: float) -> dict:
-    """The pinger: every round trip timed on this rank's clock alone."""
+    """The pinger: the local harness's loop, every round trip timed on this rank's clock."""
     sender, receiver = ping_channel.sender(0), pong_channel.receiver(0)
-    send, recv, clock = sender.send, receiver.recv, time.perf_counter_ns
-    template, unpack = body(0, size_bytes), HEADER.unpack_from
-    check = Check(size_bytes, 1, warmup + samples)
-    rtts = array("q")
     barrier(comm, deadline, "ready")
     barrier(comm, deadline, "go")
-    for seq in range(warmup + samples):
-        message = HEADER.pack(0, seq) + template
-        start = clock()
-        send(message)
-        echo = recv()
-        rtts.append(clock() - start)
-        if echo is None or len(echo) < HEADER.size or unpack(echo) != (0, seq):
-            raise RuntimeError(f"round trip {seq} came back altered or out of order")
-        check(echo)
-    if check.corrupted:
-        raise RuntimeError(f"{check.corrupted} round trips came back altered")
-    sender.close()
-    if recv() is not None:
-        raise RuntimeError("the echo rank sent more than it was sent")
-    return {"rtts_ns": list(rtts[warmup:])}
+    return {"rtts_ns": list(round_trips(sender, receiver, size_bytes, samples, warmup))}
 
 
 def pong(comm, ping_channel, pong_channel, deadline: float) -> dict:

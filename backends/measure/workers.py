@@ -125,12 +125,19 @@ def _consume_each(receiver, check, kept: Kept | None, clock, work=None):
 
 def ping(report, go, ping, pong, size_bytes, samples, warmup):
     sender, receiver = ping.sender(0), pong.receiver(0)
+    if not ready(report, go):
+        return None
+    return {"rtts_ns": round_trips(sender, receiver, size_bytes, samples, warmup).tobytes()}
+
+
+def round_trips(sender, receiver, size_bytes: int, samples: int, warmup: int) -> array:
+    """The pinger's loop, after the go (here and in a launched rank, backends.launch.roles):
+    each round trip timed on this process's clock alone; the nanoseconds of all but the
+    warm-up. Ends the stream and checks that the echo ends it too."""
     send, recv, clock = sender.send, receiver.recv, time.perf_counter_ns
     template, unpack = body(0, size_bytes), HEADER.unpack_from
     check = Check(size_bytes, 1, warmup + samples)
     rtts = array("q")
-    if not ready(report, go):
-        return None
     for seq in range(warmup + samples):
         message = HEADER.pack(0, seq) + template
         start = clock()
@@ -152,7 +159,7 @@ def ping(report, go, ping, pong, size_bytes, samples, warmup):
     sender.close()
     if recv() is not None:
         raise PointFailed("the echo process sent more than it was sent")
-    return {"rtts_ns": rtts[warmup:].tobytes()}
+    return rtts[warmup:]
 
 
 def pong(report, go, ping, pong):

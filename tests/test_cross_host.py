@@ -322,6 +322,32 @@ def test_a_stopped_rank_fails_its_point_at_the_timeout_named(hosts):
     assert rows[1]["status"] == "ok", rows[1]["error"]
 
 
+def test_a_killed_owner_leaves_no_rank_and_no_file(hosts):
+    """ipc-bench itself killed (SIGKILL) mid-point: the cleanup watcher ends mpiexec and its
+    ranks, on both hosts, and removes the private TMPDIR (the fixture checks both)."""
+    import psutil
+    run = hosts.run("-b", "mpi", "-s", "1MiB", "--messages", "20000", "--timeout", "60",
+                    popen=True)
+    seen = _signal_rank(run, 2, 0)  # signal 0: only wait until the consumer rank runs
+    assert seen is not None, "the consumer rank was never seen"
+    run.kill()  # the owner: `ip netns exec` and `unshare` exec, so this is ipc-bench
+    run.communicate(timeout=30)
+
+    def ranks() -> list:  # and Open MPI's daemons (prted), named after the hosts' addresses
+        return [p.pid for p in psutil.process_iter(["cmdline"])
+                if "backends.launch.rank" in " ".join(p.info["cmdline"] or [])
+                or hosts.a in " ".join(p.info["cmdline"] or [])]
+    started = time.monotonic()
+    while ranks() and time.monotonic() < started + 30:
+        time.sleep(0.1)
+    assert not ranks(), "ranks or Open MPI's daemons outlived their owner"
+    print(f"ranks and daemons gone {time.monotonic() - started:.1f} s after the kill")
+    deadline = time.monotonic() + 10
+    while glob.glob("/tmp/ipc-bench-mpi-*") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not glob.glob("/tmp/ipc-bench-mpi-*"), "the private TMPDIR outlived its owner"
+
+
 def test_usage_errors_under_the_launcher():
     command = [sys.executable, "-m", "backends", "run", "--launcher", "mpi", "-b", "mpi"]
     for extra, message in ((["--hosts", "a,b", "--pin", "spread"], "--pin"),
